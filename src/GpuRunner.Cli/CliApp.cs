@@ -1,0 +1,32 @@
+using System.CommandLine;
+using GpuRunner.Cli.Commands;
+using GpuRunner.Cli.Infrastructure;
+
+namespace GpuRunner.Cli;
+
+public static class CliApp
+{
+    public static RootCommand Build(IConsole console)
+    {
+        var root = new RootCommand("GpuRunner: verify the GPU a container really gets, and run workloads on it.");
+        root.Options.Add(CommonOptions.Json);
+        // One line per command; keep sorted.
+        root.Subcommands.Add(VersionCommand.Create(console));
+        return root;
+    }
+
+    public static async Task<int> RunAsync(string[] args, IConsole console)
+    {
+        var root = Build(console);
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            // Bad usage is exit 2 with one line per problem (System.CommandLine's default would be 1).
+            foreach (var error in parse.Errors)
+                console.Error.WriteLine($"gpurunner: usage: {error.Message}");
+            console.Error.WriteLine("Try 'gpurunner --help'.");
+            return (int)ReturnCode.UsageError;
+        }
+        return await parse.InvokeAsync(new InvocationConfiguration { Output = console.Out, Error = console.Error });
+    }
+}

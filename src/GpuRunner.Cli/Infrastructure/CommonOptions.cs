@@ -1,0 +1,14 @@
+using System.CommandLine;
+
+namespace GpuRunner.Cli.Infrastructure;
+
+/// <summary>Options every command accepts.</summary>
+public static class CommonOptions
+{
+    /// <summary>Recursive on the root, so `gpurunner X --json` works for every X.</summary>
+    public static readonly Option<bool> Json = new("--json")
+    {
+        Description = "Print machine-readable JSON on stdout instead of text.",
+        Recursive = true,
+    };
+}
