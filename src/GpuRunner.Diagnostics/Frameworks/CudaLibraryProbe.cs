@@ -55,16 +55,16 @@ public static class CudaLibraryProbe
         return null;
     }
 
-    /// <summary>The loader's own sentence out of .NET's long DllNotFoundException message.</summary>
+    /// <summary>The loader's own sentence (dlerror) out of .NET's long DllNotFoundException message.</summary>
     internal static string DlError(string message, string name)
     {
-        // .NET lists every path it tried, each with dlerror's text; the one for the bare name is the loader's verdict.
-        foreach (var line in message.Split('\n'))
-        {
-            var t = line.Trim();
-            if (t.StartsWith(name + ":", StringComparison.Ordinal)) return t;
-        }
-        var first = message.Split('\n')[0].Trim();
-        return first.Length > 200 ? first[..200] : first;
+        // .NET prefixes "Unable to load shared library ... consider setting the LD_DEBUG environment variable:" and
+        // then lists dlerror's text for every path it tried; the line that mentions our library is the verdict.
+        const string preamble = "environment variable:";
+        var at = message.IndexOf(preamble, StringComparison.Ordinal);
+        var tail = at >= 0 ? message[(at + preamble.Length)..] : message;
+        var lines = tail.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var line = lines.FirstOrDefault(l => l.Contains(name, StringComparison.Ordinal)) ?? lines.FirstOrDefault() ?? message.Trim();
+        return line.Length > 400 ? line[..400] + "…" : line;
     }
 }
