@@ -1,6 +1,8 @@
 using System.Runtime.InteropServices;
 using System.Text.RegularExpressions;
 
+using GpuRunner.Diagnostics.Checks;
+
 namespace GpuRunner.Diagnostics.Frameworks;
 
 /// <summary>Where to look for libtorch; each source is tried in this order.</summary>
@@ -47,10 +49,9 @@ public static partial class TorchSharpLoader
         var appDirs = options.AppDirectories ?? DefaultAppDirectories();
         var (dir, source) = await FindLibTorchAsync(options, appDirs, trace, ct);
         if (dir is null)
-            return new(false, null, null, false, new Diagnosis(
+            return new(false, null, null, false, new Diagnosis("libtorch-not-found", 
                 "no libtorch found: " + string.Join("; ", trace),
-                "install a CUDA PyTorch in the container's python (pip install torch), or pass --libtorch DIR / set GPURUNNER_LIBTORCH to a libtorch/lib folder")
-                { Code = "libtorch-not-found" }, trace, null);
+                "install a CUDA PyTorch in the container's python (pip install torch), or pass --libtorch DIR / set GPURUNNER_LIBTORCH to a libtorch/lib folder"), trace, null);
 
         var hasCuda = CudaParts.All(p => File.Exists(Path.Combine(dir, p)));
         foreach (var name in CoreOrder)
@@ -60,8 +61,8 @@ public static partial class TorchSharpLoader
             {
                 if (CudaParts.Contains(name)) { trace.Add($"{name}: absent (CPU-only libtorch)"); continue; }
                 trace.Add($"{path}: absent");
-                return new(false, dir, source, hasCuda, new Diagnosis($"{dir} is not a complete libtorch: {name} is missing",
-                    "point --libtorch at the lib folder of a full libtorch or PyTorch install") { Code = "libtorch-incomplete" }, trace, null);
+                return new(false, dir, source, hasCuda, new Diagnosis("libtorch-incomplete", $"{dir} is not a complete libtorch: {name} is missing",
+                    "point --libtorch at the lib folder of a full libtorch or PyTorch install"), trace, null);
             }
             if (!TryLoad(path, trace, out var error))
                 return new(false, dir, source, hasCuda, Explain(error!, path), trace, null);
@@ -71,8 +72,8 @@ public static partial class TorchSharpLoader
         if (torchSharp is null)
         {
             trace.Add($"libLibTorchSharp.so: not found in {string.Join(", ", appDirs.Append(dir))}");
-            return new(false, dir, source, hasCuda, new Diagnosis("libLibTorchSharp.so (TorchSharp's native half) is not beside the application",
-                "publish with the TorchSharp package so runtimes/linux-x64/native/libLibTorchSharp.so is copied next to gpurunner") { Code = "libtorchsharp-missing" }, trace, null);
+            return new(false, dir, source, hasCuda, new Diagnosis("libtorchsharp-missing", "libLibTorchSharp.so (TorchSharp's native half) is not beside the application",
+                "publish with the TorchSharp package so runtimes/linux-x64/native/libLibTorchSharp.so is copied next to gpurunner"), trace, null);
         }
         if (!TryLoad(torchSharp, trace, out var tsError))
             return new(false, dir, source, hasCuda, Explain(tsError!, torchSharp), trace, torchSharp);
@@ -165,30 +166,26 @@ public static partial class TorchSharpLoader
             var have = provided ?? LibStdCxx.Versions(std);
             var highest = have.Count > 0 ? $"only up to {LibStdCxx.Format(have[^1])}" : "an older set of versions";
             var who = glibcxx.Groups["by"].Success ? Path.GetFileName(glibcxx.Groups["by"].Value) : Path.GetFileName(library);
-            return new Diagnosis(
+            return new Diagnosis("glibcxx-too-old", 
                 $"{who} needs GLIBCXX_{needed} but the system libstdc++ ({std}) has {highest} (TorchSharp's own \"not restored\" message is wrong)",
-                "run on a newer base image (Ubuntu 24.04 / Debian 13 ship GLIBCXX_3.4.32+), or start gpurunner with a newer libstdc++.so.6 first on LD_LIBRARY_PATH")
-            { Code = "glibcxx-too-old" };
+                "run on a newer base image (Ubuntu 24.04 / Debian 13 ship GLIBCXX_3.4.32+), or start gpurunner with a newer libstdc++.so.6 first on LD_LIBRARY_PATH");
         }
         var undefined = UndefinedSymbol().Match(dlerror);
         if (undefined.Success)
-            return new Diagnosis(
+            return new Diagnosis("libtorch-symbol-missing", 
                 $"{Path.GetFileName(library)} and the libtorch it found disagree: undefined symbol {undefined.Groups["s"].Value}",
-                "use a libtorch/PyTorch whose version matches TorchSharp 0.107 (libtorch 2.10; PyTorch 2.11 was measured to work), or a TorchSharp built for your torch")
-            { Code = "libtorch-symbol-missing" };
+                "use a libtorch/PyTorch whose version matches TorchSharp 0.107 (libtorch 2.10; PyTorch 2.11 was measured to work), or a TorchSharp built for your torch");
         var missing = CannotOpen().Match(dlerror);
         if (missing.Success)
-            return new Diagnosis($"{Path.GetFileName(library)} needs {missing.Groups["lib"].Value}, which the loader cannot find",
-                $"install the package that provides {missing.Groups["lib"].Value} (for a pip torch: the matching nvidia-* wheels), or add its folder to LD_LIBRARY_PATH")
-            { Code = "libtorch-dependency-missing" };
-        return new Diagnosis($"{Path.GetFileName(library)} cannot be loaded: {dlerror}",
-            "run `ldd -r` on it to see what the loader is missing") { Code = "libtorch-load-error" };
+            return new Diagnosis("libtorch-dependency-missing", $"{Path.GetFileName(library)} needs {missing.Groups["lib"].Value}, which the loader cannot find",
+                $"install the package that provides {missing.Groups["lib"].Value} (for a pip torch: the matching nvidia-* wheels), or add its folder to LD_LIBRARY_PATH");
+        return new Diagnosis("libtorch-load-error", $"{Path.GetFileName(library)} cannot be loaded: {dlerror}",
+            "run `ldd -r` on it to see what the loader is missing");
     }
 
-    public static readonly Diagnosis CpuOnly = new(
+    public static readonly Diagnosis CpuOnly = new("libtorch-cpu-only",
         "the libtorch found is a CPU-only build (no libtorch_cuda.so / libc10_cuda.so), so TorchSharp cannot use the GPU",
-        "install a CUDA PyTorch (pip install torch --index-url https://download.pytorch.org/whl/cu130) or pass --libtorch to a CUDA libtorch")
-    { Code = "libtorch-cpu-only" };
+        "install a CUDA PyTorch (pip install torch --index-url https://download.pytorch.org/whl/cu130) or pass --libtorch to a CUDA libtorch");
 
     // version `GLIBCXX_3.4.32' not found (required by /x/libLibTorchSharp.so)
     [GeneratedRegex(@"version [`']GLIBCXX_(?<v>[\d.]+)' not found(?: \(required by (?<by>[^)]+)\))?")] private static partial Regex GlibcxxMissing();

@@ -19,8 +19,8 @@ public interface IInferenceEngine : IDisposable
 }
 
 /// <summary>The engine could not load or place the model on the device; carries the named cause and fix.</summary>
-public sealed class EngineUnavailableException(string message, Frameworks.Diagnosis diagnosis, Exception? inner = null)
+public sealed class EngineUnavailableException(string message, Checks.Diagnosis diagnosis, Exception? inner = null)
     : Exception(message, inner)
 {
-    public Frameworks.Diagnosis Diagnosis { get; } = diagnosis;
+    public Checks.Diagnosis Diagnosis { get; } = diagnosis;
 }

@@ -11,7 +11,7 @@ public class OnnxRuntimeDiagnosisTests
         var message = "[ErrorCode:Fail] Failed to load library libonnxruntime_providers_cuda.so with error: " +
                       "libcublasLt.so.13: cannot open shared object file: No such file or directory";
         var d = OnnxRuntimeDiagnosis.ExplainMessage(message);
-        Assert.Equal(OnnxRuntimeDiagnosis.MissingLibraryCode, d.Code);
+        Assert.Equal(OnnxRuntimeDiagnosis.MissingLibraryCode, d.Name);
         Assert.Contains("libcublasLt.so.13", d.Cause);
         Assert.Contains("CPUExecutionProvider", d.Cause);
     }
@@ -35,7 +35,7 @@ public class OnnxRuntimeDiagnosisTests
     {
         var d = OnnxRuntimeDiagnosis.Explain(new EntryPointNotFoundException(
             "Unable to find an entry point named 'OrtSessionOptionsAppendExecutionProvider_CUDA' in shared library 'onnxruntime'."));
-        Assert.Equal(OnnxRuntimeDiagnosis.CpuPackageCode, d.Code);
+        Assert.Equal(OnnxRuntimeDiagnosis.CpuPackageCode, d.Name);
     }
 
     [SkippableFact]

@@ -1,3 +1,4 @@
+using GpuRunner.Diagnostics.Checks;
 using GpuRunner.Diagnostics.Frameworks;
 
 namespace GpuRunner.Diagnostics.Tests.Frameworks;
@@ -35,7 +36,7 @@ public class PythonFrameworkCheckTests
     {
         var result = PythonFrameworkCheck.Interpret(framework, Recorded(fixture), gpu);
         Assert.Equal(status, result.Status);
-        Assert.Equal(code, result.Diagnosis?.Code);
+        Assert.Equal(code, result.Diagnosis?.Name);
         Assert.DoesNotContain('\n', result.Evidence);
         if (status == CheckStatus.Fail)
         {
@@ -59,7 +60,7 @@ public class PythonFrameworkCheckTests
         var torch = PythonFrameworkCheck.Interpret(PythonFramework.Torch, Recorded("torch-ok-h200"), true);
         Assert.Contains("2.11.0+cu130", torch.Evidence);
         Assert.Contains("NVIDIA H200", torch.Evidence);
-        Assert.Equal("13.0", torch.Facts["cuda"]);
+        Assert.Contains("CUDA 13.0", torch.Evidence);
         var jax = PythonFrameworkCheck.Interpret(PythonFramework.Jax, Recorded("jax-ok-h200"), true);
         Assert.Contains("NVIDIA H200", jax.Evidence);
     }

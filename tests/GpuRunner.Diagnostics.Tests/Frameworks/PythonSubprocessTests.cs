@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using GpuRunner.Diagnostics.Checks;
 using GpuRunner.Diagnostics.Frameworks;
 
 namespace GpuRunner.Diagnostics.Tests.Frameworks;
@@ -29,14 +30,14 @@ public sealed class PythonSubprocessTests : IDisposable
     {
         Skip.If(Python is null, "no python3 on PATH");
         // An empty PYTHONPATH dir: whatever this machine has installed decides; CI's Debian python has none of the three.
-        var results = await new PythonFrameworkCheck(Options()).RunAsync(CancellationToken.None);
-        Assert.Equal(3, results.Count);
-        foreach (var r in results)
+        foreach (var f in Enum.GetValues<PythonFramework>())
         {
-            var installed = await ProcessRunner.RunAsync(Python!, ["-c", $"import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('{r.Id.Split('.')[1]}') else 1)"], TimeSpan.FromSeconds(30));
+            var r = await new PythonFrameworkCheck(f, Options()).RunAsync(gpuPresent: true);
+            var module = PythonFrameworkCheck.IdOf(f).Split('.')[1];
+            var installed = await ProcessRunner.RunAsync(Python!, ["-c", $"import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('{module}') else 1)"], TimeSpan.FromSeconds(30));
             if (installed.ExitCode == 1)
             {
-                Assert.True(r.Status == CheckStatus.Skip, $"{r.Id}: {r.Status} {r.Evidence}");
+                Assert.True(r.Status == CheckStatus.Skip, $"{module}: {r.Status} {r.Evidence}");
                 Assert.Contains("not installed", r.Evidence);
             }
         }
@@ -58,10 +59,9 @@ class _Cuda:
     def get_device_name(self, i): raise AssertionError("Torch not compiled with CUDA enabled")
 cuda = _Cuda()
 """);
-        var results = await new PythonFrameworkCheck(Options()).RunAsync(CancellationToken.None);
-        var torch = results.Single(r => r.Id == "python.torch");
+        var torch = await new PythonFrameworkCheck(PythonFramework.Torch, Options()).RunAsync(gpuPresent: true);
         Assert.Equal(CheckStatus.Fail, torch.Status);
-        Assert.Equal("torch-cpu-wheel", torch.Diagnosis?.Code);
+        Assert.Equal("torch-cpu-wheel", torch.Diagnosis?.Name);
         Assert.Contains("2.3.1+cpu", torch.Evidence);
     }
 
@@ -103,8 +103,8 @@ time.sleep(300)
     [Fact]
     public async Task MissingPythonGivenExplicitlyIsFail()
     {
-        var results = await new PythonFrameworkCheck(new PythonCheckOptions { Python = "/no/such/python" }).RunAsync(CancellationToken.None);
-        Assert.All(results, r => Assert.Equal(CheckStatus.Fail, r.Status));
-        Assert.Contains("/no/such/python", results[0].Evidence);
+        var r = await new PythonFrameworkCheck(PythonFramework.Jax, new PythonCheckOptions { Python = "/no/such/python" }).RunAsync(gpuPresent: true);
+        Assert.Equal(CheckStatus.Fail, r.Status);
+        Assert.Contains("/no/such/python", r.Evidence);
     }
 }

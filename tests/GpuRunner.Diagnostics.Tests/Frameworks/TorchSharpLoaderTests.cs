@@ -17,7 +17,7 @@ public sealed class TorchSharpLoaderTests : IDisposable
         var dlerror = "/lib/x86_64-linux-gnu/libstdc++.so.6: version `GLIBCXX_3.4.32' not found (required by /app/libLibTorchSharp.so)";
         var d = TorchSharpLoader.Explain(dlerror, "/app/libLibTorchSharp.so", "/lib/x86_64-linux-gnu/libstdc++.so.6",
             [new Version(3, 4, 29), new Version(3, 4, 30)]);
-        Assert.Equal("glibcxx-too-old", d.Code);
+        Assert.Equal("glibcxx-too-old", d.Name);
         Assert.Contains("libLibTorchSharp.so needs GLIBCXX_3.4.32", d.Cause);
         Assert.Contains("only up to GLIBCXX_3.4.30", d.Cause);
         Assert.Contains("not restored", d.Cause); // says TorchSharp's message is wrong
@@ -28,7 +28,7 @@ public sealed class TorchSharpLoaderTests : IDisposable
     {
         var d = TorchSharpLoader.Explain("/app/libLibTorchSharp.so: undefined symbol: _ZN2at4_ops5zeros4callEN3c108ArrayRefINS2_6SymIntEEE",
             "/app/libLibTorchSharp.so");
-        Assert.Equal("libtorch-symbol-missing", d.Code);
+        Assert.Equal("libtorch-symbol-missing", d.Name);
         Assert.Contains("_ZN2at4_ops5zeros4callEN3c108ArrayRefINS2_6SymIntEEE", d.Cause);
     }
 
@@ -37,7 +37,7 @@ public sealed class TorchSharpLoaderTests : IDisposable
     {
         var d = TorchSharpLoader.Explain("libcudnn.so.9: cannot open shared object file: No such file or directory",
             "/venv/lib/python3.12/site-packages/torch/lib/libtorch_cuda.so");
-        Assert.Equal("libtorch-dependency-missing", d.Code);
+        Assert.Equal("libtorch-dependency-missing", d.Name);
         Assert.Contains("libcudnn.so.9", d.Cause);
     }
 
@@ -49,7 +49,7 @@ public sealed class TorchSharpLoaderTests : IDisposable
             LibTorchDir = Path.Combine(_dir, "nope"), AskPython = false, AppDirectories = [_dir],
         });
         Assert.False(load.Loaded);
-        Assert.Equal("libtorch-not-found", load.Diagnosis?.Code);
+        Assert.Equal("libtorch-not-found", load.Diagnosis?.Name);
         Assert.Contains(Path.Combine(_dir, "nope"), load.Diagnosis!.Cause);
         Assert.Contains("TorchSharp-cpu/cuda", load.Diagnosis.Cause);
     }
@@ -88,7 +88,7 @@ public sealed class TorchSharpLoaderTests : IDisposable
         });
         Assert.False(load.Loaded);
         Assert.False(load.HasCuda);
-        Assert.True(load.Diagnosis?.Code == "glibcxx-too-old", string.Join("\n", load.Trace));
+        Assert.True(load.Diagnosis?.Name == "glibcxx-too-old", string.Join("\n", load.Trace));
         Assert.Contains("GLIBCXX_3.4.32", load.Diagnosis!.Cause);
         Assert.Contains($"GLIBCXX_{highest}", load.Diagnosis.Cause);
     }

@@ -1,3 +1,4 @@
+using GpuRunner.Diagnostics.Checks;
 using GpuRunner.Diagnostics.Frameworks;
 using GpuRunner.Diagnostics.Models;
 
@@ -53,29 +54,26 @@ public class OrtModelTests
         // installed where GPU meant" (EntryPointNotFoundException for OrtSessionOptionsAppendExecutionProvider_CUDA).
         var manifest = ModelLocator.Shipped("mlp");
         var e = Assert.Throws<EngineUnavailableException>(() => OrtEngine.Create(manifest, "cuda"));
-        Assert.Equal(OnnxRuntimeDiagnosis.CpuPackageCode, e.Diagnosis.Code);
+        Assert.Equal(OnnxRuntimeDiagnosis.CpuPackageCode, e.Diagnosis.Name);
         Assert.Contains("Gpu.Linux", e.Diagnosis.Fix);
     }
 
     [Fact]
-    public async Task CheckReportsProvidersAndCpuResultAndNamesTheCpuPackageOnAGpuHost()
+    public void ChecksReportProvidersAndCpuResultAndNameTheCpuPackageOnAGpuHost()
     {
-        var results = await new OnnxRuntimeCheck(gpuPresent: true).RunAsync(CancellationToken.None);
-        var runtime = results.Single(r => r.Id == "onnx.runtime");
+        var runtime = OnnxRuntimeLoadCheck.Run();
         Assert.Equal(CheckStatus.Pass, runtime.Status);
         Assert.Contains("CPUExecutionProvider", runtime.Evidence);
-        Assert.Equal(CheckStatus.Pass, results.Single(r => r.Id == "onnx.cpu").Status);
-        var cuda = results.Single(r => r.Id == "onnx.cuda");
+        var cpu = new OnnxModelCheck("cpu").Run(gpu: true);
+        Assert.True(cpu.Status == CheckStatus.Pass, cpu.Evidence);
+        var cuda = new OnnxModelCheck("cuda").Run(gpu: true);
         Assert.Equal(CheckStatus.Fail, cuda.Status);
-        Assert.Equal(OnnxRuntimeDiagnosis.CpuPackageCode, cuda.Diagnosis?.Code);
+        Assert.Equal(OnnxRuntimeDiagnosis.CpuPackageCode, cuda.Diagnosis?.Name);
     }
 
     [Fact]
-    public async Task WithoutAGpuTheCudaCheckIsSkipped()
-    {
-        var results = await new OnnxRuntimeCheck(gpuPresent: false).RunAsync(CancellationToken.None);
-        Assert.Equal(CheckStatus.Skip, results.Single(r => r.Id == "onnx.cuda").Status);
-    }
+    public void WithoutAGpuTheCudaCheckIsSkipped() =>
+        Assert.Equal(CheckStatus.Skip, new OnnxModelCheck("cuda").Run(gpu: false).Status);
 
     [Fact]
     public void ComparisonFlagsValuesBeyondTolerance()
