@@ -101,3 +101,20 @@ public class OrtModelTests
         finally { Directory.Delete(dir, true); }
     }
 }
+
+public class ManagedReferenceTests
+{
+    [Theory]
+    [InlineData("mlp")]
+    [InlineData("cnn")]
+    public void WeightsBinAndManifestReproduceTheExpectedOutputs(string name)
+    {
+        // What TorchSharp and the native engine read (.bin + layers) must be the network the .onnx holds.
+        var manifest = ModelLocator.Shipped(name);
+        var (input, expected) = ManagedReference.TiledTestData(manifest, 3);
+        var output = ManagedReference.Run(manifest, input, 3);
+        var cmp = OutputComparison.Compare(output, expected, manifest.Tolerance);
+        Assert.True(cmp.Within, cmp.ToString());
+        Assert.True(cmp.MaxAbsDiff < 1e-6, cmp.ToString());
+    }
+}
