@@ -17,8 +17,9 @@ public sealed record GpuHealthFacts
     public uint? RowRemapUncorrected { get; init; }
     public bool? RowRemapPending { get; init; }
     public bool? RowRemapFailure { get; init; }
-    /// <summary>Active clock-event (throttle) reasons, in the contract's names: gpu_idle, applications_clocks,
-    /// sw_power_cap, hw_slowdown, sync_boost, sw_thermal, hw_thermal, hw_power_brake, display_clocks.</summary>
+    /// <summary>Active clock-event (throttle) reasons as the native layer names them (ThrottleReasonNames): gpu_idle,
+    /// applications_clocks_setting, sw_power_cap, hw_slowdown, sync_boost, sw_thermal_slowdown, hw_thermal_slowdown,
+    /// hw_power_brake_slowdown, display_clock_setting.</summary>
     public IReadOnlyList<string>? ThrottleReasons { get; init; }
     public int? TemperatureC { get; init; }
     /// <summary>nvmlDeviceGetTemperatureThreshold(SLOWDOWN), where the card gives an absolute threshold.</summary>
@@ -107,10 +108,10 @@ public static class HealthEvaluator
         if (f.ThrottleReasons is null) return Set(r, SmokeStatus.Skip, "throttle reasons not reported by NVML");
         var active = f.ThrottleReasons;
         var ev = active.Count == 0 ? "none active" : "active: " + string.Join(", ", active);
-        if (active.Any(a => a is "hw_slowdown" or "hw_thermal" or "hw_power_brake"))
+        if (active.Any(a => a is "hw_slowdown" or "hw_thermal_slowdown" or "hw_power_brake_slowdown"))
             return Set(r, SmokeStatus.Fail, ev, new("hardware slowdown: the GPU is too hot or its power supply signals a brake",
                 "ask the provider to check cooling and power of this GPU; clocks are cut by half or more"));
-        if (active.Contains("sw_thermal"))
+        if (active.Contains("sw_thermal_slowdown"))
             return Set(r, SmokeStatus.Warn, ev, new("the driver lowers clocks to keep the temperature in range", "check cooling / airflow"));
         if (active.Contains("sw_power_cap") && !underLoad)
             return Set(r, SmokeStatus.Warn, ev, new("power-capped while idle: the power limit may be set very low", "compare power.limit with the card's default"));

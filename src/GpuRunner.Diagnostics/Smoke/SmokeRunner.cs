@@ -16,6 +16,7 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
     private int _done, _total;
+    private long _deadline = long.MaxValue; // Stopwatch timestamp: the current GPU's level budget ends here
 
     public const string NoGpuFix = "run on a GPU machine (container started with --gpus / the NVIDIA runtime)";
 
@@ -90,14 +91,15 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
         return report;
     }
 
-    private void RunGpu(ISmokeDevice d, GpuSpec? spec, SmokeReport report, CancellationToken ct)
+    private void RunGpu(ISmokeDevice d, GpuSpec? spec, SmokeReport report, CancellationToken run)
     {
         var i = d.Info.Index;
+        _deadline = Stopwatch.GetTimestamp() + (long)(plan.BudgetPerGpu.TotalSeconds * Stopwatch.Frequency);
         var noSpec = $"no spec for '{d.Info.Name}' in the catalogue (requirements/gpus.json)";
 
         // Health first: a card that is already throttling explains bad numbers below.
         GpuHealthFacts facts = new();
-        Step(report, "health", "NVML health", i, plan.HealthLimit, ct, r =>
+        Step(report, "health", "NVML health", i, plan.HealthLimit, run, (r, _) =>
         {
             facts = d.ReadHealth();
             r.Status = SmokeStatus.Pass;
@@ -109,11 +111,11 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
             Tick(h.Title);
         }
 
-        Step(report, "bandwidth.d2d", "Device-to-device copy (cuMemcpyDtoD)", i, plan.DeviceCopyLimit, ct, r =>
+        Step(report, "bandwidth.d2d", "Device-to-device copy (cuMemcpyDtoD)", i, plan.DeviceCopyLimit, run, (r, ct) =>
             Bandwidth(r, d.TimeDeviceCopy(plan.DeviceCopyBytes, plan.DeviceCopyReps, ct), 2 * plan.DeviceCopyBytes,
                 "d2d", spec?.MemoryBandwidthGBs, "GB/s datasheet (read + write counted)", Thresholds.MemoryBandwidth, noSpec,
                 $"{SmokeFormat.Bytes(plan.DeviceCopyBytes)} x {plan.DeviceCopyReps}"));
-        Step(report, "bandwidth.kernel", "Read/write kernel (16-byte vectors)", i, plan.DeviceCopyLimit, ct, r =>
+        Step(report, "bandwidth.kernel", "Read/write kernel (16-byte vectors)", i, plan.DeviceCopyLimit, run, (r, ct) =>
             Bandwidth(r, d.TimeCopyKernel(plan.DeviceCopyBytes, plan.DeviceCopyReps, ct), 2 * plan.DeviceCopyBytes,
                 "kernel", spec?.MemoryBandwidthGBs, "GB/s datasheet (read + write counted)", Thresholds.MemoryBandwidth, noSpec,
                 $"{SmokeFormat.Bytes(plan.DeviceCopyBytes)} x {plan.DeviceCopyReps}"));
@@ -131,7 +133,7 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
                  })
         {
             var pinned = kind is HostCopyKind.H2DPinned or HostCopyKind.D2HPinned;
-            Step(report, id, title, i, plan.HostCopyLimit, ct, r =>
+            Step(report, id, title, i, plan.HostCopyLimit, run, (r, ct) =>
             {
                 var ms = d.TimeHostCopy(kind, plan.HostCopyBytes, plan.HostCopyReps, ct);
                 var size = $"{SmokeFormat.Bytes(plan.HostCopyBytes)} x {plan.HostCopyReps}";
@@ -157,7 +159,7 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
             });
         }
 
-        Step(report, "bandwidth.sweep", "Bandwidth against transfer size", i, plan.SweepLimit, ct, r =>
+        Step(report, "bandwidth.sweep", "Bandwidth against transfer size", i, plan.SweepLimit, run, (r, ct) =>
         {
             foreach (var size in plan.SweepSizes)
             {
@@ -176,20 +178,21 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
                          $"D2D {SmokeFormat.Number(r.Samples.Where(s => s.Series == "d2d").Max(s => s.Value))} GB/s";
         });
 
-        Step(report, "compute.gemm", "GEMM at the best precision", i, plan.GemmLimit, ct, r => Gemm(r, d.RunGemm(plan.GemmSize, plan.GemmReps, ct), spec, noSpec));
+        Step(report, "compute.gemm", "GEMM at the best precision", i, plan.GemmLimit, run, (r, ct) => Gemm(r, d.RunGemm(plan.GemmSize, plan.GemmReps, ct), spec, noSpec));
 
         // Give the memtest everything: drop the buffers the bandwidth checks kept.
         d.ReleaseCaches();
-        Step(report, "memtest", "Memory test (walking ones, random, address)", i, plan.MemtestLimit, ct, r => Memtest(r, d, ct));
+        Step(report, "memtest", "Memory test (walking ones, random, address)", i, plan.MemtestLimit, run, (r, ct) => Memtest(r, d, ct));
 
         if (plan.StabilityDuration > TimeSpan.Zero)
             Step(report, "stability", "Sustained GEMM, clocks, power, temperature", i,
-                plan.StabilityDuration + TimeSpan.FromSeconds(30), ct, r => Stability(r, d, ct));
+                plan.StabilityDuration + TimeSpan.FromSeconds(30), run, (r, ct) => Stability(r, d, ct));
     }
 
-    private void RunPeers(IReadOnlyList<ISmokeDevice> devices, SmokeReport report, CancellationToken ct)
+    private void RunPeers(IReadOnlyList<ISmokeDevice> devices, SmokeReport report, CancellationToken run)
     {
         if (devices.Count < 2) return;
+        _deadline = long.MaxValue; // each pair has its own limit; the per-GPU budget does not apply
         foreach (var d in devices)
             report.Topology.Add($"GPU{d.Info.Index} {d.Info.Name} {d.Info.PciBusId ?? "?"}");
         foreach (var a in devices)
@@ -208,28 +211,48 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
                 continue;
             }
             var practical = PcieFigures.Practical(report.Gpus.First(g => g.Index == a.Info.Index).Spec?.PcieGen ?? 4);
-            var r = Step(report, "peer.copy", title, a.Info.Index, plan.PeerLimit, ct, r =>
+            var result = Step(report, "peer.copy", title, a.Info.Index, plan.PeerLimit, run, (r, ct) =>
                 Bandwidth(r, a.TimePeerCopy(b, plan.PeerCopyBytes, 5, ct), plan.PeerCopyBytes, "p2p", practical?.Low,
                     "practical PCIe figure (NVLink pairs reach far more)", Thresholds.PeerTransfer, "", $"{SmokeFormat.Bytes(plan.PeerCopyBytes)} x 5"),
                 peer: b.Info.Index);
-            report.Topology.Add($"GPU{a.Info.Index} -> GPU{b.Info.Index}: P2P, {(r.Value is { } v ? SmokeFormat.Number(v) + " GB/s" : r.Evidence)}");
+            report.Topology.Add($"GPU{a.Info.Index} -> GPU{b.Info.Index}: P2P, {(result.Value is { } v ? SmokeFormat.Number(v) + " GB/s" : result.Evidence)}");
         }
     }
 
     private SmokeCheckResult Step(SmokeReport report, string id, string title, int gpu, TimeSpan limit, CancellationToken ct,
-        Action<SmokeCheckResult> body, bool record = true, int? peer = null)
+        Action<SmokeCheckResult, CancellationToken> body, bool record = true, int? peer = null)
     {
         ct.ThrowIfCancellationRequested();
-        var r = new SmokeCheckResult { Id = id, Title = title, Gpu = gpu, Peer = peer, LimitSeconds = limit.TotalSeconds };
+        var remaining = _deadline == long.MaxValue ? limit : TimeSpan.FromSeconds((_deadline - Stopwatch.GetTimestamp()) / (double)Stopwatch.Frequency);
+        if (remaining < limit) limit = remaining;
+        var r = new SmokeCheckResult { Id = id, Title = title, Gpu = gpu, Peer = peer, LimitSeconds = Math.Round(Math.Max(0, limit.TotalSeconds), 3) };
+        if (limit <= TimeSpan.Zero)
+        {
+            // The level promises a bound on the whole run: checks that would pass it are skipped, and say so.
+            r.Status = SmokeStatus.Skip;
+            r.Evidence = $"not run: the {plan.Level.ToString().ToLowerInvariant()} level's {plan.BudgetPerGpu.TotalSeconds:0} s budget per GPU was used up";
+            if (record) report.Checks.Add(r);
+            Tick(title);
+            return r;
+        }
         progress?.Report(new SmokeProgress($"GPU{gpu}: {title}", _done, _total));
         var started = Stopwatch.GetTimestamp();
+        using var limited = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limited.CancelAfter(limit);
         try
         {
-            body(r);
+            body(r, limited.Token);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
             throw;
+        }
+        catch (OperationCanceledException)
+        {
+            r.Status = SmokeStatus.Fail;
+            r.Evidence = $"stopped at its {limit.TotalSeconds:0.#} s limit" + (r.Evidence.Length > 0 ? "; " + r.Evidence : "");
+            r.Diagnosis = new SmokeDiagnosis("the check did not finish within its time limit",
+                "the GPU is far slower than expected or hangs: check throttle reasons and the host log (Xid)");
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -372,14 +395,14 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
         }
     }
 
-    private static void Stability(SmokeCheckResult r, ISmokeDevice d, CancellationToken ct)
+    private void Stability(SmokeCheckResult r, ISmokeDevice d, CancellationToken ct)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var before = d.ReadTelemetry();
         var load = Task.Factory.StartNew(() => d.SustainGemm(8192, stop.Token), TaskCreationOptions.LongRunning);
         var started = Stopwatch.GetTimestamp();
         var samples = new List<(double T, TelemetrySample S)>();
-        var duration = r.LimitSeconds - 30;
+        var duration = Math.Min(plan.StabilityDuration.TotalSeconds, r.LimitSeconds - 5);
         while (Stopwatch.GetElapsedTime(started).TotalSeconds < duration && !load.IsCompleted)
         {
             ct.WaitHandle.WaitOne(TimeSpan.FromSeconds(1));

@@ -24,7 +24,7 @@ public static class StabilityJudge
         if (after.EccVolatileUncorrected > (before.EccVolatileUncorrected ?? 0))
             return new(SmokeStatus.Fail, evidence + $"; uncorrectable ECC errors {before.EccVolatileUncorrected} -> {after.EccVolatileUncorrected}",
                 new("uncorrectable memory errors appeared under load", "stop using this GPU; report it to the provider"), min);
-        if (reasons.Any(r => r is "hw_slowdown" or "hw_thermal" or "hw_power_brake"))
+        if (reasons.Any(r => r is "hw_slowdown" or "hw_thermal_slowdown" or "hw_power_brake_slowdown"))
             return new(SmokeStatus.Fail, evidence,
                 new("hardware slowdown under load (thermal or power brake)", "ask the provider to check cooling and power of this GPU"), min);
         if (samples.Count == 0 || clocks.Count == 0)
@@ -33,7 +33,7 @@ public static class StabilityJudge
         if (drop != default)
             return new(SmokeStatus.Warn, evidence + $"; clock drop to {drop.Mhz:0} MHz at {drop.T:0} s",
                 new($"SM clock fell under {ClockDropFraction:P0} of its median", "check temperature and power readings around that time (--plot)"), min);
-        if (reasons.Contains("sw_thermal"))
+        if (reasons.Contains("sw_thermal_slowdown"))
             return new(SmokeStatus.Warn, evidence, new("the driver cut clocks for temperature under load", "check cooling / airflow"), min);
         return new(SmokeStatus.Pass, evidence, null, min);
     }
