@@ -68,7 +68,7 @@ public sealed class SmokeCheckResult
 }
 
 /// <summary>What the smoke test compares a GPU against (from the catalogue in requirements/).</summary>
-public sealed record GpuSpec(
+public sealed record SmokeSpec(
     string Model,
     double MemoryBandwidthGBs,
     double? Bf16TensorTflops,
@@ -86,14 +86,16 @@ public sealed class SmokeGpuReport
     public long MemoryTotalBytes { get; init; }
     public long MemoryFreeBytes { get; init; }
     public string? ComputeCapability { get; init; }
-    public GpuSpec? Spec { get; init; }
+    public SmokeSpec? Spec { get; init; }
     public SmokeStatus Status { get; set; }
 }
+
+public sealed record SmokeTool(string Version);
 
 public sealed class SmokeReport
 {
     public string Schema { get; init; } = "gpurunner.smoke/1";
-    public string ToolVersion { get; init; } = "";
+    public SmokeTool Tool { get; init; } = new("");
     public DateTimeOffset Timestamp { get; init; }
     public SmokeLevel Level { get; init; }
     public string? Expect { get; init; }

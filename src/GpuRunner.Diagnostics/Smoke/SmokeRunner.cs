@@ -11,7 +11,7 @@ public sealed record SmokeProgress(string Step, int Done, int Total);
 /// its own time limit (a check past it is a FAIL that says so); Ctrl-C stops between operations, marks the report
 /// interrupted, and the caller disposes the backend, which frees every GPU buffer.
 /// </summary>
-public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<SmokeGpuInfo, GpuSpec?> specFor,
+public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<SmokeGpuInfo, SmokeSpec?> specFor,
     IProgress<SmokeProgress>? progress = null, TimeProvider? time = null)
 {
     private readonly TimeProvider _time = time ?? TimeProvider.System;
@@ -44,7 +44,7 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
         var started = Stopwatch.GetTimestamp();
         var report = new SmokeReport
         {
-            ToolVersion = toolVersion, Timestamp = _time.GetUtcNow(), Level = plan.Level, Expect = expect,
+            Tool = new SmokeTool(toolVersion.Split('+')[0]), Timestamp = _time.GetUtcNow(), Level = plan.Level, Expect = expect,
         };
         report.Checks.AddRange(machineChecks);
         var devices = backend.UnavailableReason is null ? backend.Devices : [];
@@ -91,7 +91,7 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
         return report;
     }
 
-    private void RunGpu(ISmokeDevice d, GpuSpec? spec, SmokeReport report, CancellationToken run)
+    private void RunGpu(ISmokeDevice d, SmokeSpec? spec, SmokeReport report, CancellationToken run)
     {
         var i = d.Info.Index;
         _deadline = Stopwatch.GetTimestamp() + (long)(plan.BudgetPerGpu.TotalSeconds * Stopwatch.Frequency);
@@ -303,7 +303,7 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
         }
     }
 
-    private static void Gemm(SmokeCheckResult r, GemmRun g, GpuSpec? spec, string noSpec)
+    private static void Gemm(SmokeCheckResult r, GemmRun g, SmokeSpec? spec, string noSpec)
     {
         var flops = 2.0 * g.N * g.N * g.N;
         foreach (var m in g.Milliseconds) r.Samples.Add(new SmokeSample("tflops", flops / (m * 1e-3) / 1e12));

@@ -5,10 +5,10 @@ namespace GpuRunner.Diagnostics.Tests.Smoke;
 
 public class SmokeRunnerTests
 {
-    private static readonly GpuSpec H200 = new("H200", 4800, 989, 989, 67, 5, "test");
+    private static readonly SmokeSpec H200 = new("H200", 4800, 989, 989, 67, 5, "test");
 
     private static SmokeReport Run(FakeSmokeBackend backend, SmokeLevel level = SmokeLevel.Quick, CancellationToken ct = default,
-        GpuSpec? spec = null) =>
+        SmokeSpec? spec = null) =>
         new SmokeRunner(backend, SmokePlan.For(level), _ => spec ?? H200).Run([], null, "test", ct);
 
     [Fact]
