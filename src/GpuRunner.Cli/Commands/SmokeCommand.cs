@@ -65,6 +65,8 @@ public static class SmokeCommand
         var plotDir = parse.GetValue(Plot);
         if (plotDir is not null) SmokePlots.EnsureWritable(plotDir); // fail before minutes of testing, not after
         var expect = parse.GetValue(Expect);
+        var identity = SmokeIdentity.Load();
+        identity.Validate(expect);
         var style = OutputStyles.For(console, parse.GetValue(CommonOptions.Json));
         var plan = SmokePlan.For(level, duration is { } s ? TimeSpan.FromSeconds(s) : null);
 
@@ -72,12 +74,15 @@ public static class SmokeCommand
         return Task.Run(() =>
         {
             using var backend = open();
-            var identity = SmokeIdentity.Check(expect, backend);
+            if (style == OutputStyle.Plain) SmokeOutput.WritePlainHeader(console.Out, backend, level);
+            var machineChecks = identity.Check(expect, backend);
             var version = typeof(SmokeCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0.0.0";
             var report = style == OutputStyle.Rich
-                ? SmokeOutput.RunWithProgress(console, p => new SmokeRunner(backend, plan, SmokeIdentity.SpecFor, p).Run(identity, expect, version, ct))
-                : new SmokeRunner(backend, plan, SmokeIdentity.SpecFor,
-                    style == OutputStyle.Plain ? new Progress<SmokeProgress>(_ => { }) : null).Run(identity, expect, version, ct);
+                ? SmokeOutput.RunWithProgress(console, p => new SmokeRunner(backend, plan, identity.SpecFor, p).Run(machineChecks, expect, version, ct))
+                : new SmokeRunner(backend, plan, identity.SpecFor)
+                {
+                    OnCheck = style == OutputStyle.Plain ? c => SmokeOutput.WritePlainCheck(console.Out, c) : null,
+                }.Run(machineChecks, expect, version, ct);
 
             var plots = plotDir is null ? [] : SmokePlots.Write(report, plotDir);
             switch (style)
@@ -90,7 +95,7 @@ public static class SmokeCommand
                     SmokeOutput.WriteRich(console, report, backend.Trace, plots);
                     break;
                 default:
-                    SmokeOutput.WritePlain(console.Out, report, backend.Trace, plots);
+                    SmokeOutput.WritePlainFooter(console.Out, report, plots);
                     break;
             }
             if (report.Interrupted) return ReturnCode.Interrupted;

@@ -32,22 +32,32 @@ internal static class SmokeOutput
         return report!;
     }
 
-    /// <summary>One line per check: "PASS bandwidth.d2d gpu0: 4276 GB/s, 89.1 % of 4800 GB/s datasheet ... [0.52 s]".</summary>
-    public static void WritePlain(TextWriter w, SmokeReport r, IReadOnlyList<string> trace, IReadOnlyList<string> plots)
+    public static void WritePlainHeader(TextWriter w, ISmokeBackend backend, SmokeLevel level)
+    {
+        w.WriteLine($"smoke: level {level.ToString().ToLowerInvariant()}, {backend.Devices.Count} GPU(s)");
+        foreach (var d in backend.Devices)
+            w.WriteLine($"smoke: GPU{d.Info.Index} {d.Info.Name} {d.Info.TotalBytes >> 20} MiB (CUDA total), {d.Info.FreeBytes >> 20} MiB free, " +
+                        $"cc {d.Info.ComputeCapability}, {d.Info.MultiprocessorCount} SMs, L2 {d.Info.L2Bytes >> 20} MiB, {d.Info.PciBusId}");
+        foreach (var t in backend.Trace) w.WriteLine($"smoke: {t}");
+    }
+
+    /// <summary>One line per check, written as it completes:
+    /// "PASS bandwidth.d2d gpu0: 4276 GB/s, 89.1 % of 4800 GB/s datasheet ... [0.52 s]".</summary>
+    public static void WritePlainCheck(TextWriter w, SmokeCheckResult c)
+    {
+        var where = c.Gpu is { } gpu ? c.Peer is { } peer ? $" gpu{gpu}->gpu{peer}" : $" gpu{gpu}" : "";
+        w.WriteLine($"{SmokeVerdict.Word(c.Status),-4} {c.Id}{where}: {c.Evidence} [{c.Seconds:0.00} s]");
+        if (c.Diagnosis is { } d && c.Status is SmokeStatus.Fail or SmokeStatus.Warn)
+            w.WriteLine($"     cause: {d.Cause}; fix: {d.Fix}");
+        foreach (var e in c.Errors.Take(8)) w.WriteLine($"     memory error: {e}");
+        if (c.Errors.Count > 8) w.WriteLine($"     ... {c.Errors.Count - 8} more logged (--json has them all)");
+        w.Flush();
+    }
+
+    public static void WritePlainFooter(TextWriter w, SmokeReport r, IReadOnlyList<string> plots)
     {
         foreach (var g in r.Gpus)
-            w.WriteLine($"smoke: GPU{g.Index} {g.Name} {g.MemoryTotalBytes >> 20} MiB cc {g.ComputeCapability} {g.PciBusId} " +
-                        $"spec: {(g.Spec is { } s ? $"{s.Model} ({s.Source})" : "none in the catalogue")}");
-        foreach (var t in trace) w.WriteLine($"smoke: {t}");
-        foreach (var c in r.Checks)
-        {
-            var where = c.Gpu is { } gpu ? c.Peer is { } peer ? $" gpu{gpu}->gpu{peer}" : $" gpu{gpu}" : "";
-            w.WriteLine($"{SmokeVerdict.Word(c.Status),-4} {c.Id}{where}: {c.Evidence} [{c.Seconds:0.00} s]");
-            if (c.Diagnosis is { } d && c.Status is SmokeStatus.Fail or SmokeStatus.Warn)
-                w.WriteLine($"     cause: {d.Cause}; fix: {d.Fix}");
-            foreach (var e in c.Errors.Take(8)) w.WriteLine($"     memory error: {e}");
-            if (c.Errors.Count > 8) w.WriteLine($"     ... {c.Errors.Count - 8} more logged (--json has them all)");
-        }
+            w.WriteLine($"smoke: GPU{g.Index} spec: {(g.Spec is { } s ? $"{s.Model} ({s.Source})" : "none in the catalogue")}");
         foreach (var t in r.Topology) w.WriteLine($"topology: {t}");
         foreach (var p in plots) w.WriteLine($"plot: {p}");
         w.WriteLine(r.VerdictLine);

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace GpuRunner.Diagnostics.Smoke;
 
 /// <summary>A backend with no GPU to test, and the reason (every GPU check becomes a SKIP that says it).</summary>
@@ -14,11 +12,5 @@ public sealed class UnavailableSmokeBackend(string reason, IReadOnlyList<string>
 public static class SmokeBackends
 {
     /// <summary>The GPUs of this machine through the CUDA driver, or the reason there are none.</summary>
-    public static ISmokeBackend Open()
-    {
-        if (!NativeLibrary.TryLoad("libcuda.so.1", out var handle))
-            return new UnavailableSmokeBackend("libcuda.so.1 not found: no NVIDIA driver in this container");
-        NativeLibrary.Free(handle);
-        return new UnavailableSmokeBackend("the CUDA smoke backend is not built into this version");
-    }
+    public static ISmokeBackend Open() => Cuda.CudaSmokeBackend.Open();
 }

@@ -67,15 +67,16 @@ public sealed class SmokeCheckResult
         new() { Id = id, Title = title, Gpu = gpu, Status = SmokeStatus.Skip, Evidence = reason };
 }
 
-/// <summary>What the smoke test compares a GPU against (from the catalogue in requirements/).</summary>
+/// <summary>What the smoke test compares a GPU against (requirements/gpus.json through the catalogue). A null figure
+/// is unknown: the measurement is reported without a % of spec rather than against a guess.</summary>
 public sealed record SmokeSpec(
     string Model,
-    double MemoryBandwidthGBs,
+    double? MemoryBandwidthGBs,
     double? Bf16TensorTflops,
     double? Fp16TensorTflops,
-    double Fp32Tflops,
-    int PcieGen,
-    string Source);
+    double? Fp32Tflops,
+    int? PcieGen,
+    string? Source);
 
 public sealed class SmokeGpuReport
 {

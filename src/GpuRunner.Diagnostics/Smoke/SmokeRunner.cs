@@ -46,7 +46,7 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
         {
             Tool = new SmokeTool(toolVersion.Split('+')[0]), Timestamp = _time.GetUtcNow(), Level = plan.Level, Expect = expect,
         };
-        report.Checks.AddRange(machineChecks);
+        foreach (var m in machineChecks) Add(report, m);
         var devices = backend.UnavailableReason is null ? backend.Devices : [];
         _total = Math.Max(1, devices.Count * GpuChecks().Count + devices.Count * (devices.Count - 1));
 
@@ -57,7 +57,7 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
             {
                 var skipped = SmokeCheckResult.Skipped(id, title, null, reason);
                 skipped.Diagnosis = new SmokeDiagnosis(reason, NoGpuFix);
-                report.Checks.Add(skipped);
+                Add(report, skipped);
             }
         }
         else
@@ -107,7 +107,7 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
         foreach (var h in HealthEvaluator.Evaluate(i, facts))
         {
             h.LimitSeconds = plan.HealthLimit.TotalSeconds;
-            report.Checks.Add(h);
+            Add(report, h);
             Tick(h.Title);
         }
 
@@ -204,7 +204,7 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
             if (why is not null)
             {
                 var skipped = SmokeCheckResult.Skipped("peer.copy", title, a.Info.Index, why);
-                report.Checks.Add(new SmokeCheckResult { Id = "peer.copy", Title = title, Gpu = a.Info.Index, Peer = b.Info.Index,
+                Add(report, new SmokeCheckResult { Id = "peer.copy", Title = title, Gpu = a.Info.Index, Peer = b.Info.Index,
                     Status = SmokeStatus.Skip, Evidence = skipped.Evidence });
                 report.Topology.Add($"GPU{a.Info.Index} -> GPU{b.Info.Index}: no P2P ({why})");
                 Tick(title);
@@ -231,7 +231,7 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
             // The level promises a bound on the whole run: checks that would pass it are skipped, and say so.
             r.Status = SmokeStatus.Skip;
             r.Evidence = $"not run: the {plan.Level.ToString().ToLowerInvariant()} level's {plan.BudgetPerGpu.TotalSeconds:0} s budget per GPU was used up";
-            if (record) report.Checks.Add(r);
+            if (record) Add(report, r);
             Tick(title);
             return r;
         }
@@ -269,9 +269,18 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
             r.Diagnosis = new SmokeDiagnosis($"took {r.Seconds:0.0} s, over its {limit.TotalSeconds:0} s limit",
                 "the GPU is far slower than expected or hangs: check throttle reasons and the host log (Xid)");
         }
-        if (record) report.Checks.Add(r);
+        if (record) Add(report, r);
         Tick(title);
         return r;
+    }
+
+    /// <summary>Called with each check as it completes (plain output streams them to the log).</summary>
+    public Action<SmokeCheckResult>? OnCheck { get; init; }
+
+    private void Add(SmokeReport report, SmokeCheckResult r)
+    {
+        report.Checks.Add(r);
+        OnCheck?.Invoke(r);
     }
 
     private void Tick(string title) => progress?.Report(new SmokeProgress(title, ++_done, _total));

@@ -16,8 +16,11 @@ public class SmokeCommandTests
         var (code, console) = await TestConsole.RunAsync("smoke", "--level", "quick");
         Assert.Equal(0, code);
         var lines = console.StdOut.TrimEnd().Split('\n');
-        Assert.All(lines[..^1], l => Assert.StartsWith("SKIP ", l));
-        Assert.Contains(lines, l => l.StartsWith("SKIP memtest: libcuda.so.1 not found"));
+        var checks = lines.Where(l => !l.StartsWith("smoke: ")).ToArray();
+        Assert.Equal(16, checks.Length - 1); // every GPU check of the quick level, then the verdict
+        Assert.All(checks[..^1], l => Assert.StartsWith("SKIP ", l));
+        Assert.Contains(lines, l => l.StartsWith("smoke: tried ") && l.Contains("libcuda.so.1")); // where it looked
+        Assert.Contains(checks, l => l.StartsWith("SKIP memtest: libcuda.so.1 not found"));
         Assert.StartsWith("SMOKE VERDICT: SKIP no GPU tested", lines[^1]);
     }
 
@@ -34,7 +37,18 @@ public class SmokeCommandTests
         Assert.StartsWith("SMOKE VERDICT: SKIP", console.StdErr);
     }
 
+    [SkippableFact]
+    public async Task ExpectingAGpuTierWithoutAGpuFails()
+    {
+        Skip.If(HasGpu, "this machine has an NVIDIA driver");
+        var (code, console) = await TestConsole.RunAsync("smoke", "--level", "quick", "--expect", "h200");
+        Assert.Equal(1, code);
+        Assert.Contains("FAIL identity.tier: does not match h200", console.StdOut);
+        Assert.Contains("SMOKE VERDICT: FAIL", console.StdOut);
+    }
+
     [Theory]
+    [InlineData("smoke", "--expect", "h20")] // unknown flavor: said before anything runs, with a suggestion
     [InlineData("smoke", "--level", "fast")]
     [InlineData("smoke", "--level", "quick", "--duration", "30")]
     [InlineData("smoke", "--level", "long", "--duration", "0")]
@@ -59,6 +73,7 @@ public class SmokeCommandTests
         Assert.Equal(1, code);
         Assert.True(backend.Disposed);
         Assert.Contains("FAIL health.ecc gpu0: ECC on; volatile uncorrectable 5", console.StdOut);
+        Assert.Contains("FAIL bandwidth.d2d gpu0: CUDA_ERROR_DEVICE_UNAVAILABLE", console.StdOut);
         Assert.Contains("cause: uncorrectable memory errors", console.StdOut);
         Assert.Matches(@"SMOKE VERDICT: FAIL 1x Test GPU .*failed: health.ecc@gpu0", console.StdOut);
     }
