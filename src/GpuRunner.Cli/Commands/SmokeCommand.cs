@@ -84,7 +84,16 @@ public static class SmokeCommand
                     OnCheck = style == OutputStyle.Plain ? c => SmokeOutput.WritePlainCheck(console.Out, c) : null,
                 }.Run(machineChecks, expect, version, ct);
 
-            var plots = plotDir is null ? [] : SmokePlots.Write(report, plotDir);
+            IReadOnlyList<string> plots = [];
+            try
+            {
+                if (plotDir is not null) plots = SmokePlots.Write(report, plotDir);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Charts are a view of the report: never lose the report (or its exit code) to them.
+                console.Error.WriteLine($"gpurunner: warning: --plot {plotDir}: charts not written: {e.Message}");
+            }
             switch (style)
             {
                 case OutputStyle.Json:

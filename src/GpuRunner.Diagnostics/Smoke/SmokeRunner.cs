@@ -99,11 +99,12 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
 
         // Health first: a card that is already throttling explains bad numbers below.
         GpuHealthFacts facts = new();
-        Step(report, "health", "NVML health", i, plan.HealthLimit, run, (r, _) =>
+        var read = Step(report, "health", "NVML health", i, plan.HealthLimit, run, (r, _) =>
         {
             facts = d.ReadHealth();
             r.Status = SmokeStatus.Pass;
         }, record: false);
+        if (read.Status == SmokeStatus.Fail) Add(report, read); // NVML broke mid-run: say so, not seven quiet SKIPs
         foreach (var h in HealthEvaluator.Evaluate(i, facts))
         {
             h.LimitSeconds = plan.HealthLimit.TotalSeconds;

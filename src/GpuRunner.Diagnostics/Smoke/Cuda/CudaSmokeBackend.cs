@@ -82,13 +82,21 @@ public sealed class CudaSmokeBackend : ISmokeBackend
                 devices.Add(new CudaSmokeDevice(ordinal, device, nv, cublas, trace));
             }
         }
+        catch (CudaException e)
+        {
+            // A context that cannot be created (out of memory, exclusive-process mode taken, ECC fault) is the
+            // answer, not a crash.
+            foreach (var d in devices) d.Dispose();
+            nvml?.Dispose();
+            return new UnavailableSmokeBackend($"GPU{devices.Count} cannot be used: {e.Message}", trace);
+        }
         catch
         {
             foreach (var d in devices) d.Dispose();
             nvml?.Dispose();
             throw;
         }
-        if (cublas is not null) trace.Add($"cuBLAS {devices[0].CublasVersion} from {cublas.Path}");
+        if (cublas is not null && devices[0].CublasVersion is { } v) trace.Add($"cuBLAS {v} from {cublas.Path}");
         return new CudaSmokeBackend(devices, nvml, trace);
     }
 

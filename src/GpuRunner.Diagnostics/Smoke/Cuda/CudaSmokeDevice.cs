@@ -51,9 +51,17 @@ internal sealed unsafe class CudaSmokeDevice : ISmokeDevice, IDisposable
         }
         if (cublas is not null)
         {
-            _cublas = cublas;
-            _cublasHandle = cublas.Create();
-            CublasVersion = cublas.Version(_cublasHandle);
+            try
+            {
+                _cublasHandle = cublas.Create();
+                CublasVersion = cublas.Version(_cublasHandle);
+                _cublas = cublas;
+            }
+            catch (CublasException e)
+            {
+                // e.g. a cuBLAS built for a newer CUDA than this driver: fall back to our kernel, and say why.
+                trace.Add($"GPU{ordinal}: cuBLAS from {cublas.Path} does not start ({e.Message}): GEMM uses gpurunner's own kernel");
+            }
         }
     }
 
