@@ -14,6 +14,7 @@ public static class CliApp
         root.Subcommands.Add(CoreServeCommand.Create(console));
         root.Subcommands.Add(DetectCommand.Create(console));
         root.Subcommands.Add(RunCommand.Create(console));
+        root.Subcommands.Add(SmokeCommand.Create(console));
         root.Subcommands.Add(SpacesCommand.Create(console));
         root.Subcommands.Add(VerifyCommand.Create(console));
         root.Subcommands.Add(VersionCommand.Create(console));
