@@ -47,8 +47,16 @@ public static class ExecCommand
     {
         var io = ExecServices.IOFor(console);
         await using var events = ExecServices.Recorder(settings, io.Log);
-        var runner = new ExecRunner(options, io, events, ExecServices.DeviceReporter(), ExecServices.HeartbeatSampler());
-        return (ReturnCode)await runner.RunAsync();
+        var sampler = ExecServices.HeartbeatSampler(io.Log);
+        try
+        {
+            var runner = new ExecRunner(options, io, events, ExecServices.DeviceReporter(), sampler);
+            return (ReturnCode)await runner.RunAsync();
+        }
+        finally
+        {
+            (sampler as IDisposable)?.Dispose();
+        }
     }
 
     /// <summary>Validates the flags into <see cref="ExecOptions"/>; a <see cref="CommandException"/> (exit 2) names the bad one.</summary>

@@ -43,7 +43,8 @@ public static class ReportCommand
         else
         {
             if (!json) foreach (var line in device.Block) log.Line(line);
-            events.RunStarted(Environment.MachineName);
+            if (events.JoinLiveRunOrStart(Environment.MachineName))
+                log.Line($"attaching the report to the running exec's run {events.RunId}");
             events.Device(device.Json);
         }
         var pending = await events.FlushAsync(Budget);

@@ -15,7 +15,8 @@ public sealed class EventRecorder : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private Task? _loop;
 
-    public string RunId { get; } = NewId();
+    public string RunId { get; private set; } = NewId();
+    private bool _ownsRun;
     public bool Reporting => _outbox is not null;
     public Outbox? Outbox => _outbox;
 
@@ -44,8 +45,31 @@ public sealed class EventRecorder : IAsyncDisposable
         return recorder;
     }
 
-    public void RunStarted(string host) =>
+    /// <summary>Registers this process's run with the core (and, on this machine, for `gpurunner report`).</summary>
+    public void RunStarted(string host)
+    {
         Store(RunnerRoute.Runs, id => RunnerClient.Serialize(new RunStartedEvent(id, Now, RunId, host)));
+        try
+        {
+            _outbox?.SetCurrentRun(RunId, Environment.ProcessId, Now);
+            _ownsRun = _outbox is not null;
+        }
+        catch (Microsoft.Data.Sqlite.SqliteException) { }
+    }
+
+    /// <summary>
+    /// For `report`: joins the run of a live `exec` on this machine (true), else registers a new run (false).
+    /// </summary>
+    public bool JoinLiveRunOrStart(string host)
+    {
+        if (_outbox?.LiveRun() is { } live)
+        {
+            RunId = live;
+            return true;
+        }
+        Store(RunnerRoute.Runs, id => RunnerClient.Serialize(new RunStartedEvent(id, Now, RunId, host)));
+        return false;
+    }
 
     public void Device(System.Text.Json.JsonElement report) =>
         Store(RunnerRoute.Device, id => RunnerClient.Serialize(new DeviceEvent(id, Now, RunId, report)));
@@ -99,6 +123,11 @@ public sealed class EventRecorder : IAsyncDisposable
     {
         await _stop.CancelAsync();
         if (_loop is not null) await _loop;
+        if (_ownsRun)
+        {
+            try { _outbox?.ClearCurrentRun(RunId); }
+            catch (Microsoft.Data.Sqlite.SqliteException) { }
+        }
         _outbox?.Dispose();
         _stop.Dispose();
     }

@@ -168,6 +168,7 @@ public sealed class ExecRunner(ExecOptions options, ExecIO io, EventRecorder eve
 
     private async Task HeartbeatAsync(CancellationToken ct)
     {
+        if (!events.Reporting) return; // nobody to tell; don't touch NVML for nothing
         using var timer = new PeriodicTimer(options.Heartbeat ?? ExecOptions.DefaultHeartbeat);
         try
         {

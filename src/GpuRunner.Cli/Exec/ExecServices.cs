@@ -13,7 +13,7 @@ public static class ExecServices
     public static IDeviceReporter DeviceReporter() =>
         new UnavailableDeviceReporter("the verify pipeline is not part of this build yet");
 
-    public static IHeartbeatSampler HeartbeatSampler() => new NoGpuSampler();
+    public static IHeartbeatSampler HeartbeatSampler(RunnerLog log) => new NvmlHeartbeatSampler(log.Line);
 
     /// <summary>The data directory, then a per-user temp folder (a read-only image), then memory.</summary>
     public static IEnumerable<string> OutboxDirectories() =>

@@ -104,6 +104,11 @@ public sealed class Outbox : IDisposable
                 attempts INTEGER NOT NULL DEFAULT 0,
                 last_error TEXT,
                 UNIQUE(target, event_id));
+            CREATE TABLE IF NOT EXISTS current_runs(
+                target TEXT PRIMARY KEY,
+                run_id TEXT NOT NULL,
+                pid INTEGER NOT NULL,
+                started_at TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS dead_letters(
                 seq INTEGER PRIMARY KEY,
                 target TEXT NOT NULL,
@@ -228,6 +233,50 @@ public sealed class Outbox : IDisposable
                     r.IsDBNull(3) ? null : r.GetInt32(3), r.GetString(4),
                     DateTimeOffset.Parse(r.GetString(5), System.Globalization.CultureInfo.InvariantCulture)));
             return list;
+        }
+    }
+
+    /// <summary>
+    /// Records the run an `exec` process is reporting for, so that `gpurunner report` on the same machine attaches its
+    /// device report to that run instead of registering a new one (which would make the running exec's events stale).
+    /// </summary>
+    public void SetCurrentRun(string runId, int pid, DateTimeOffset now)
+    {
+        lock (_gate)
+        {
+            using var cmd = _db.CreateCommand();
+            cmd.CommandText = "INSERT OR REPLACE INTO current_runs(target, run_id, pid, started_at) VALUES ($t, $r, $p, $s)";
+            cmd.Parameters.AddWithValue("$t", Target);
+            cmd.Parameters.AddWithValue("$r", runId);
+            cmd.Parameters.AddWithValue("$p", pid);
+            cmd.Parameters.AddWithValue("$s", now.UtcDateTime.ToString("O"));
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    /// <summary>The run of a live `exec` process for this target, or null.</summary>
+    public string? LiveRun(Func<int, bool>? isAlive = null)
+    {
+        isAlive ??= pid => pid != Environment.ProcessId && Directory.Exists($"/proc/{pid}");
+        lock (_gate)
+        {
+            using var cmd = _db.CreateCommand();
+            cmd.CommandText = "SELECT run_id, pid FROM current_runs WHERE target = $t";
+            cmd.Parameters.AddWithValue("$t", Target);
+            using var r = cmd.ExecuteReader();
+            return r.Read() && isAlive(r.GetInt32(1)) ? r.GetString(0) : null;
+        }
+    }
+
+    public void ClearCurrentRun(string runId)
+    {
+        lock (_gate)
+        {
+            using var cmd = _db.CreateCommand();
+            cmd.CommandText = "DELETE FROM current_runs WHERE target = $t AND run_id = $r";
+            cmd.Parameters.AddWithValue("$t", Target);
+            cmd.Parameters.AddWithValue("$r", runId);
+            cmd.ExecuteNonQuery();
         }
     }
 
