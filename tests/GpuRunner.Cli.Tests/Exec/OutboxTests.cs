@@ -8,11 +8,24 @@ namespace GpuRunner.Cli.Tests.Exec;
 internal sealed class DedupingSink
 {
     public readonly List<string> Applied = new();
+    /// <summary>Every applied event, in order: its route and body.</summary>
+    public readonly List<(RunnerRoute Route, JsonElement Body)> Events = new();
     public int Calls;
     /// <summary>Decides the fate of call number n (1-based) before it is applied; null lets it through.</summary>
     public Func<int, string, RunnerApiException?> Fail = (_, _) => null;
     /// <summary>Applies the event and then loses the acknowledgement (the core crashed after its commit).</summary>
     public Func<int, bool> LoseAck = _ => false;
+
+    public IReadOnlyList<string> Stages()
+    {
+        lock (Events)
+            return Events.Where(e => e.Route == RunnerRoute.Stage).Select(e => e.Body.GetProperty("stage").GetString()!).ToList();
+    }
+
+    public IReadOnlyList<JsonElement> Of(RunnerRoute route)
+    {
+        lock (Events) return Events.Where(e => e.Route == route).Select(e => e.Body).ToList();
+    }
 
     public Task<RunnerAck> Send(RunnerRoute route, string body, CancellationToken ct)
     {
@@ -20,7 +33,14 @@ internal sealed class DedupingSink
         var id = JsonDocument.Parse(body).RootElement.GetProperty("eventId").GetString()!;
         if (Fail(n, id) is { } e) throw e;
         var duplicate = Applied.Contains(id);
-        if (!duplicate) Applied.Add(id);
+        if (!duplicate)
+        {
+            lock (Events)
+            {
+                Applied.Add(id);
+                Events.Add((route, JsonDocument.Parse(body).RootElement.Clone()));
+            }
+        }
         if (LoseAck(n)) throw new RunnerApiException("connection reset", null);
         return Task.FromResult(new RunnerAck(duplicate));
     }
