@@ -18,6 +18,9 @@ public sealed class EventRecorder : IAsyncDisposable
     public string RunId { get; private set; } = NewId();
     private bool _ownsRun;
     public bool Reporting => _outbox is not null;
+    /// <summary>Events this process made and stored (each sent once or more, applied once by the core).</summary>
+    public int Recorded => _recorded;
+    private int _recorded;
     public Outbox? Outbox => _outbox;
 
     private EventRecorder(Outbox? outbox, OutboxSender? sender, RunnerLog log, TimeProvider time)
@@ -97,6 +100,7 @@ public sealed class EventRecorder : IAsyncDisposable
         try
         {
             _outbox.Add(route, id, body(id), Now);
+            Interlocked.Increment(ref _recorded);
             _sender!.Notify();
         }
         catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or IOException)
@@ -113,7 +117,9 @@ public sealed class EventRecorder : IAsyncDisposable
         await _stop.CancelAsync();
         if (_loop is not null) await _loop;
         var left = await _sender.FlushAsync(budget);
-        if (left > 0)
+        if (left == 0)
+            _log.Line($"run {RunId}: {Recorded} event(s) recorded, all delivered");
+        else
             _log.Line($"{left} event(s) not delivered yet; they are kept in {_outbox.Location} " +
                       (_outbox.IsDurable ? "and sent by the next run or `gpurunner report`" : "(memory only: lost)"));
         return left;
