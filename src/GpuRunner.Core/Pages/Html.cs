@@ -29,7 +29,7 @@ internal static class Html
     {
         if (seconds < 0) return "never";
         if (seconds % 604800 == 0) return Plural(seconds / 604800, "week");
-        if (seconds % 86400 == 0) return Plural(seconds / 86400, "day");
+        if (seconds % 86400 == 0 && seconds > 3 * 86400) return Plural(seconds / 86400, "day"); // "48 hours", as the Hub says
         if (seconds % 3600 == 0) return Plural(seconds / 3600, "hour");
         if (seconds % 60 == 0) return Plural(seconds / 60, "minute");
         return Plural(seconds, "second");

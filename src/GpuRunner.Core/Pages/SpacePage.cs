@@ -32,7 +32,7 @@ internal static class SpacePage
 
         var sb = new StringBuilder();
         sb.Append("<div class=\"title\"><h1><a class=\"muted\" href=\"/spaces\">Spaces</a> / <span id=\"space-id\">").Append(Html.E(id)).Append("</span></h1>")
-          .Append(Html.Badge(current ?? requested, s.CurrentFlavor ?? s.RequestedFlavor, "big")).Append(' ').Append(Html.StagePill(s.Stage)).Append("</div>");
+          .Append(TitleBadge(s, cat, current ?? requested)).Append(' ').Append(Html.StagePill(s.Stage)).Append("</div>");
         if (error is not null) sb.Append("<p class=\"flash error\" role=\"alert\" id=\"flash\">").Append(Html.E(error)).Append("</p>");
         else if (ctx.Request.Query["done"].ToString() is { Length: > 0 } done) sb.Append("<p class=\"flash ok\" role=\"status\" id=\"flash\">").Append(Html.E(Done(done, s, cat))).Append("</p>");
 
@@ -45,6 +45,16 @@ internal static class SpacePage
         else sb.Append("<section class=\"card\" id=\"usage\"><h2>Usage</h2><p class=\"note\">Usage, cost and the device report of ")
                 .Append(Html.E(id)).Append(" are visible to its owner only.</p></section>");
         return new PageBuilder(id, u.Name, u.Session.Csrf, p.IsAdmin).Add(sb.ToString()).Render();
+    }
+
+    /// <summary>The hardware it runs on; when the runner reports other hardware than requested, that hardware, flagged.</summary>
+    private static string TitleBadge(SpaceState s, HardwareCatalogue cat, Flavor? shown)
+    {
+        if (s.Mismatch is not { } mm || mm.Requested != (s.CurrentFlavor ?? s.RequestedFlavor))
+            return Html.Badge(shown, s.CurrentFlavor ?? s.RequestedFlavor, "big");
+        var detected = cat.Find(mm.Detected);
+        return $"<span class=\"badge big badge-warn\" id=\"badge-mismatch\" title=\"requested {Html.Attr(mm.Requested)}; the runner reports {Html.Attr(mm.Detected ?? "hardware outside the catalogue")}\">"
+               + $"⚠ {Html.E(detected is null ? "unmatched hardware" : Html.BadgeText(detected, detected.Id))}</span>";
     }
 
     private static string Done(string action, SpaceState s, HardwareCatalogue cat) => action switch
@@ -98,7 +108,7 @@ internal static class SpacePage
         if (s.Mismatch is { } mm)
             sb.Append("<div class=\"warning\" id=\"mismatch\" role=\"alert\"><strong>Hardware mismatch.</strong> Requested <code>").Append(Html.E(mm.Requested))
               .Append("</code>, the runner reports ").Append(mm.Detected is null ? "hardware that matches no tier" : $"<code>{Html.E(mm.Detected)}</code>")
-              .Append(": ").Append(Html.E(mm.Summary)).Append(". The requested rate is not billed for this time")
+              .Append(" (").Append(Html.E(mm.Summary)).Append("). The requested rate is not billed for this time")
               .Append(s.Open is { } o ? $"; billed as <code>{Html.E(o.BilledFlavor)}</code>" : "").Append(".</div>");
         if (d is null)
         {
@@ -206,9 +216,9 @@ internal static class SpacePage
           .Append("<button type=\"submit\">Show</button></form></div>");
         var totalMin = days.Sum(d => d.Minutes);
         sb.Append("<h3>Billed minutes per day <span class=\"muted\">(").Append(Html.Inv(totalMin)).Append(" in all)</span></h3>")
-          .Append(UsageChart.Render("chart-minutes", $"Billed minutes per day, {label}", "min", days, first, dayCount, d => d.Minutes, v => Html.Inv(v), cat))
+          .Append(UsageChart.Render("chart-minutes", $"Billed minutes per day, {label}", "min", days, first, dayCount, d => d.Minutes, v => Html.Inv(v), 60, cat))
           .Append("<h3>Cost per day</h3>")
-          .Append(UsageChart.Render("chart-cost", $"Cost per day, {label}", "USD", days, first, dayCount, d => d.CostMicroUsd, v => Html.Usd(v), cat));
+          .Append(UsageChart.Render("chart-cost", $"Cost per day, {label}", "USD", days, first, dayCount, d => d.CostMicroUsd, v => Html.Usd(v), Money.MicroPerUsd, cat));
         var flavors = days.Select(d => d.Flavor).Distinct().OrderBy(f => f, StringComparer.Ordinal).ToArray();
         if (flavors.Length > 0) sb.Append(UsageChart.Legend(flavors, cat));
         sb.Append("<p class=\"note\">Each day is rounded like its own invoice (minutes rounded up); the invoice below rounds once per period, so it can be a little less than the sum of the bars.</p></section>");

@@ -66,15 +66,16 @@ internal static class UsageChart
         return i < 0 ? "#777777" : Palette[i % Palette.Length];
     }
 
+    /// <param name="emptyTop">The y scale of an empty chart (e.g. 60 minutes), so its axis reads sensibly.</param>
     public static string Render(string id, string title, string unit, IReadOnlyList<DayUsage> usage, DateOnly first, int days,
-        Func<DayUsage, long> value, Func<long, string> label, HardwareCatalogue catalogue)
+        Func<DayUsage, long> value, Func<long, string> label, long emptyTop, HardwareCatalogue catalogue)
     {
-        const int W = 760, H = 230, Left = 62, Right = 12, Top = 16, Bottom = 34;
+        const int W = 1000, H = 200, Left = 70, Right = 12, Top = 26, Bottom = 34;
         var plotW = W - Left - Right;
         var plotH = H - Top - Bottom;
         var byDay = usage.GroupBy(u => u.Day).ToDictionary(g => g.Key, g => g.ToArray());
         var max = byDay.Count == 0 ? 0 : byDay.Values.Max(v => v.Sum(value));
-        var step = NiceStep(max);
+        var step = NiceStep(max == 0 ? emptyTop : max);
         var top = Math.Max(step, (max + step - 1) / step * step);
         var slot = (double)plotW / Math.Max(days, 1);
         var barW = Math.Max(2, slot * 0.72);
@@ -90,7 +91,7 @@ internal static class UsageChart
             sb.Append(inv, $"<line x1=\"{Left}\" x2=\"{W - Right}\" y1=\"{y:0.#}\" y2=\"{y:0.#}\" stroke=\"#e3e6ea\" stroke-width=\"1\"/>");
             sb.Append(inv, $"<text x=\"{Left - 6}\" y=\"{y + 4:0.#}\" text-anchor=\"end\" class=\"axis\">{Html.E(label(v))}</text>");
         }
-        sb.Append(inv, $"<text x=\"4\" y=\"{Top - 4}\" class=\"axis unit\">{Html.E(unit)}</text>");
+        sb.Append(inv, $"<text x=\"{Left - 6}\" y=\"11\" text-anchor=\"end\" class=\"axis unit\">{Html.E(unit)}</text>");
         for (var d = 0; d < days; d++)
         {
             var day = first.AddDays(d);
