@@ -75,8 +75,9 @@ internal static class UsageChart
         var plotH = H - Top - Bottom;
         var byDay = usage.GroupBy(u => u.Day).ToDictionary(g => g.Key, g => g.ToArray());
         var max = byDay.Count == 0 ? 0 : byDay.Values.Max(v => v.Sum(value));
-        var step = NiceStep(max == 0 ? emptyTop : max);
-        var top = Math.Max(step, (max + step - 1) / step * step);
+        var basis = max == 0 ? emptyTop : max;
+        var step = NiceStep(basis);
+        var top = Math.Max(step, (basis + step - 1) / step * step);
         var slot = (double)plotW / Math.Max(days, 1);
         var barW = Math.Max(2, slot * 0.72);
         var inv = CultureInfo.InvariantCulture;
