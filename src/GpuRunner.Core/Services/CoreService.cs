@@ -168,6 +168,9 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
     private SpaceState Apply(IStoreTx tx, SpaceState s, SpaceEvent e, string source, string eventId, string? detail = null)
     {
         var now = tx.NowMs;
+        if (e.AtMs < s.CreatedAtMs)
+            throw new LifecycleException(LifecycleErrorKind.Stale,
+                $"event at {Time.Format(e.AtMs)} predates the creation of {s.Id} at {Time.Format(s.CreatedAtMs)}");
         var stored = new StoredEvent(s.Id, source, eventId, KindOf(e), e.AtMs, now, true, CoreJson.Event(e), detail);
         if (e.AtMs >= s.LastStateEventAtMs)
         {
