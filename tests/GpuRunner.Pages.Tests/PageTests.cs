@@ -11,6 +11,9 @@ public sealed class PageTests(BrowserFixture fx) : IClassFixture<BrowserFixture>
 {
     private const int Timeout = 15_000;
 
+    /// <summary>Requests to anywhere but the core, and console errors (e.g. a CSP violation), seen by any page.</summary>
+    private readonly List<string> _problems = [];
+
     private async Task<(TestCore Core, IBrowserContext Ctx, IPage Page)> OpenAsync()
     {
         Skip.If(fx.SkipReason is not null, fx.SkipReason);
@@ -22,6 +25,11 @@ public sealed class PageTests(BrowserFixture fx) : IClassFixture<BrowserFixture>
         ctx.SetDefaultTimeout(Timeout);
         var page = await ctx.NewPageAsync();
         page.Dialog += async (_, d) => await d.AcceptAsync(); // the confirm() before pause / hardware change
+        // Nothing may be fetched from the internet, and the pages must run clean under their CSP.
+        page.Request += (_, r) => { if (!r.Url.StartsWith(core.Url + "/", StringComparison.Ordinal)) lock (_problems) _problems.Add("external request: " + r.Url); };
+        // (Error pages answer 4xx on purpose; Chromium logs those as "Failed to load resource".)
+        page.Console += (_, m) => { if (m.Type == "error" && !m.Text.StartsWith("Failed to load resource", StringComparison.Ordinal)) lock (_problems) _problems.Add("console error: " + m.Text); };
+        page.PageError += (_, e) => { lock (_problems) _problems.Add("script error: " + e); };
         return (core, ctx, page);
     }
 
@@ -34,8 +42,16 @@ public sealed class PageTests(BrowserFixture fx) : IClassFixture<BrowserFixture>
         Assert.EndsWith("/spaces", page.Url);
     }
 
-    private static Task ShotAsync(IPage page, string name) =>
-        page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(BrowserFixture.ScreenshotDir(), name + ".png"), FullPage = true });
+    private void NoProblems()
+    {
+        lock (_problems) Assert.True(_problems.Count == 0, string.Join("\n", _problems));
+    }
+
+    private Task ShotAsync(IPage page, string name)
+    {
+        NoProblems();
+        return page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(BrowserFixture.ScreenshotDir(), name + ".png"), FullPage = true });
+    }
 
     private static async Task<string> TextAsync(IPage page, string selector) => (await page.Locator(selector).InnerTextAsync()).Trim();
 
