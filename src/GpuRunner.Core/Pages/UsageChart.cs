@@ -114,7 +114,11 @@ internal static class UsageChart
         sb.Append(inv, $"<line x1=\"{Left}\" x2=\"{W - Right}\" y1=\"{Top + plotH}\" y2=\"{Top + plotH}\" stroke=\"#8a929b\" stroke-width=\"1\"/>");
         sb.Append(inv, $"<text x=\"{Left + plotW / 2}\" y=\"{H - 4}\" text-anchor=\"middle\" class=\"axis\">day of {first:MMMM yyyy} (UTC)</text>");
         if (max == 0)
+        {
+            // A backing plate keeps the message readable over the grid lines.
+            sb.Append(inv, $"<rect x=\"{Left + plotW / 2 - 130}\" y=\"{Top + plotH / 2 - 16}\" width=\"260\" height=\"24\" fill=\"#ffffff\"/>");
             sb.Append(inv, $"<text x=\"{Left + plotW / 2}\" y=\"{Top + plotH / 2}\" text-anchor=\"middle\" class=\"empty\">no billed usage in this period</text>");
+        }
         sb.Append("</svg>");
         return sb.ToString();
     }
