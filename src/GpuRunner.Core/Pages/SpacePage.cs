@@ -99,8 +99,10 @@ internal static class SpacePage
 
     private static async Task DeviceAsync(StringBuilder sb, CoreService core, SpaceState s, CancellationToken ct)
     {
-        // The newest device report of the Space (its raw `verify --json` is kept as the event's detail).
-        var events = await core.Store.EventsAsync(s.Id, ct);
+        // The newest device report (its raw `verify --json` is the event's detail). Read through the writer's
+        // StateEvents — an indexed read of the Space's state changes only — rather than EventsAsync, which would also
+        // load every heartbeat the Space ever sent. The read rides along in the writer's next batch (sub-millisecond).
+        var events = await core.Store.WriteAsync(tx => tx.StateEvents(s.Id), ct);
         var last = events.Where(e => e.Kind == "device" && e.Detail is not null).MaxBy(e => (e.AtMs, e.Seq));
         var runId = last?.Source.StartsWith("run:", StringComparison.Ordinal) == true ? last.Source[4..] : null;
         var d = last is null ? null : DeviceSummary.Parse(last.Detail, last.AtMs, runId);
