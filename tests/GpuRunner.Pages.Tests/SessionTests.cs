@@ -82,6 +82,21 @@ public sealed class SessionTests
     }
 
     [Fact]
+    public async Task Repeated_failed_logins_are_slowed_down()
+    {
+        await using var core = await TestCore.StartAsync();
+        using var http = Client(core, new CookieContainer());
+        for (var i = 0; i < 10; i++)
+            Assert.Equal(HttpStatusCode.Unauthorized, (await http.PostAsync("/login", Form(("token", $"guess-{i}-xxxxxxxx"), ("_csrf", await LoginCsrfAsync(http))))).StatusCode);
+        var res = await http.PostAsync("/login", Form(("token", TestCore.AliceToken), ("_csrf", await LoginCsrfAsync(http))));
+        Assert.Equal((HttpStatusCode)429, res.StatusCode); // even the right token waits
+        Assert.Contains("Too many failed logins", await res.Content.ReadAsStringAsync());
+        core.Clock.Advance(TimeSpan.FromMinutes(6));
+        res = await http.PostAsync("/login", Form(("token", TestCore.AliceToken), ("_csrf", await LoginCsrfAsync(http))));
+        Assert.Equal(HttpStatusCode.Redirect, res.StatusCode);
+    }
+
+    [Fact]
     public async Task Bad_input_gets_a_page_with_the_reason_never_a_500()
     {
         await using var core = await TestCore.StartAsync();

@@ -45,10 +45,17 @@ public static class PageEndpoints
                 return LoginPage(ctx, "The login form expired or came from another site. Please try again.", 403);
             var token = form["token"].ToString().Trim();
             if (token.Length == 0) return LoginPage(ctx, "Enter your user token.", 400);
+            var client = ctx.Connection.RemoteIpAddress?.ToString() ?? "unknown";
+            if (sessions.LockedForSeconds(client) is > 0 and var wait)
+                return LoginPage(ctx, $"Too many failed logins from {client}; try again in {(wait + 59) / 60} min.", 429);
             var p = await core.AuthenticateAsync(token, ctx.RequestAborted);
-            if (p is null) return LoginPage(ctx, "Invalid or revoked token.", 401);
-            if (p.Kind != PrincipalKind.User)
-                return LoginPage(ctx, $"That is the runner token of {p.SpaceId}; log in with your user token.", 401);
+            if (p is null || p.Kind != PrincipalKind.User)
+            {
+                sessions.Failed(client);
+                return LoginPage(ctx, p is null ? "Invalid or revoked token."
+                    : $"That is the runner token of {p.SpaceId}; log in with your user token.", 401);
+            }
+            sessions.Succeeded(client);
             var sid = sessions.Create(p.Name, Tokens.Hash(token));
             ctx.Response.Cookies.Append(PageSessions.Cookie, sid, PageSessions.CookieOptions(ctx, PageSessions.Lifetime));
             ctx.Response.Cookies.Delete(PageSessions.LoginCsrfCookie, PageSessions.CookieOptions(ctx, null));

@@ -25,6 +25,29 @@ internal sealed class PageSessions(TimeProvider clock)
     private const int MaxSessions = 50_000;
 
     private readonly ConcurrentDictionary<string, PageSession> _byIdHash = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (int Count, long SinceMs)> _failures = new(StringComparer.Ordinal);
+
+    /// <summary>Failed logins allowed per client address and window, so user-chosen tokens cannot be guessed quickly.</summary>
+    public const int MaxFailures = 10;
+    public static readonly TimeSpan FailureWindow = TimeSpan.FromMinutes(5);
+
+    /// <summary>Seconds until <paramref name="client"/> may try again, or 0.</summary>
+    public long LockedForSeconds(string client)
+    {
+        if (!_failures.TryGetValue(client, out var f) || f.Count < MaxFailures) return 0;
+        var left = f.SinceMs + (long)FailureWindow.TotalMilliseconds - NowMs;
+        return left <= 0 ? 0 : (left + 999) / 1000;
+    }
+
+    public void Failed(string client)
+    {
+        if (_failures.Count > MaxSessions) _failures.Clear(); // bounded memory under a spray of addresses
+        var now = NowMs;
+        _failures.AddOrUpdate(client, _ => (1, now),
+            (_, f) => now - f.SinceMs > FailureWindow.TotalMilliseconds ? (1, now) : (f.Count + 1, f.SinceMs));
+    }
+
+    public void Succeeded(string client) => _failures.TryRemove(client, out _);
 
     private long NowMs => clock.GetUtcNow().ToUnixTimeMilliseconds();
 
