@@ -52,6 +52,19 @@ public sealed class TestDb : IAsyncDisposable
 
     public ICoreStore Open(TimeProvider clock) => CoreHost.OpenStore(Spec, clock);
 
+    /// <summary>Raw SQL on a separate connection (what an operator's psql/sqlite3 session would do).</summary>
+    public async Task ExecAsync(string sql)
+    {
+        System.Data.Common.DbConnection c = Kind == "sqlite"
+            ? new Microsoft.Data.Sqlite.SqliteConnection("Data Source=" + Spec["sqlite:".Length..])
+            : new NpgsqlConnection(Spec["postgres:".Length..]);
+        await using var _ = c;
+        await c.OpenAsync();
+        await using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        await cmd.ExecuteNonQueryAsync();
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (_dir is not null) try { Directory.Delete(_dir, true); } catch (IOException) { }
