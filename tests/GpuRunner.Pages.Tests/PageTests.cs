@@ -188,6 +188,13 @@ public sealed class PageTests(BrowserFixture fx) : IClassFixture<BrowserFixture>
         var forged = await ctx.APIRequest.PostAsync("/spaces/alice/app/restart", new APIRequestContextOptions { Form = ctx.APIRequest.CreateFormData() });
         Assert.Equal(403, forged.Status);
         Assert.Equal("PAUSED", (await core.RuntimeAsync("alice/app")).GetProperty("stage").GetString());
+
+        // Only the owner restarts it: back to BUILDING, the pause reason cleared.
+        await page.ClickAsync("#restart");
+        await page.WaitForSelectorAsync("#flash.ok");
+        Assert.Equal("BUILDING", await page.Locator(".title .pill").GetAttributeAsync("data-stage"));
+        Assert.True(await page.Locator("#pause").IsEnabledAsync());
+        Assert.Equal("BUILDING", (await core.RuntimeAsync("alice/app")).GetProperty("stage").GetString());
     }
 
     [SkippableFact]
@@ -232,6 +239,7 @@ public sealed class PageTests(BrowserFixture fx) : IClassFixture<BrowserFixture>
         Assert.Equal(200, csv.Status);
         var text = await csv.TextAsync();
         Assert.StartsWith("space,owner,flavor", text);
+        Assert.Equal("/spaces/alice/app/invoice.csv?period=2026-11", await page.Locator("#invoice-csv").GetAttributeAsync("href"));
         Assert.Contains("alice/app,alice,t4-medium,0.90,7200", text);
         Assert.Contains("TOTAL,,,,,,1.80,0.00,1.80", text);
 

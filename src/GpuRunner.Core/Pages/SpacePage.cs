@@ -228,7 +228,8 @@ internal static class SpacePage
         var inv = await core.InvoiceAsync($"space {s.Id}", from, to, s.Id, null, ct);
         sb.Append("<section class=\"card\" id=\"invoice\"><div class=\"row spread\"><h2>Invoice · ").Append(Html.E(label))
           .Append(inv.Provisional ? " <span class=\"pill pill-busy\">provisional</span>" : "").Append("</h2>")
-          .Append("<a class=\"button\" id=\"invoice-csv\" href=\"").Append(basePath).Append("/invoice.csv?period=").Append(monthValue).Append("\" download>Download CSV</a></div>");
+          .Append("<a class=\"button\" id=\"invoice-csv\" href=\"").Append(basePath).Append("/invoice.csv?").Append(Html.Attr(PeriodQuery(ctx.Request, monthValue)))
+          .Append("\" download>Download CSV</a></div>");
         if (inv.Lines.Count == 0) sb.Append("<p class=\"muted\">Nothing billed in this period.</p>");
         else
         {
@@ -245,6 +246,12 @@ internal static class SpacePage
         }
         sb.Append("<p class=\"note\">Rounding: per flavor, minutes = ceil(metered seconds / 60); amount = minutes × hourly price / 60, rounded up to a micro-dollar.</p></section>");
     }
+
+    /// <summary>The CSV covers exactly the period shown: the request's from/to when given, else the month.</summary>
+    private static string PeriodQuery(HttpRequest req, string month) =>
+        !string.IsNullOrEmpty(req.Query["from"]) || !string.IsNullOrEmpty(req.Query["to"])
+            ? $"from={Uri.EscapeDataString(req.Query["from"].ToString())}&to={Uri.EscapeDataString(req.Query["to"].ToString())}"
+            : $"period={month}";
 
     private static string MeteredText(long ms)
     {
