@@ -12,7 +12,9 @@ public static class CliApp
         root.Options.Add(CommonOptions.Json);
         // One line per command; keep sorted.
         root.Subcommands.Add(CoreServeCommand.Create(console));
+        root.Subcommands.Add(DetectCommand.Create(console));
         root.Subcommands.Add(SpacesCommand.Create(console));
+        root.Subcommands.Add(VerifyCommand.Create(console));
         root.Subcommands.Add(VersionCommand.Create(console));
         return root;
     }

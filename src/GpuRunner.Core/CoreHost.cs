@@ -60,10 +60,10 @@ public static class CoreHost
         app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToArray() ?? [];
 
     /// <summary>"sqlite:PATH", "postgres:CONNSTRING", or null for SQLite in the data directory.</summary>
-    public static ICoreStore OpenStore(string? db, TimeProvider clock)
+    public static ICoreStore OpenStore(string? db, TimeProvider clock, bool fsyncEachCommit = true)
     {
-        if (string.IsNullOrEmpty(db)) return new SqliteCoreStore(Path.Combine(DataDirectory(), "core.db"), clock);
-        if (db.StartsWith("sqlite:", StringComparison.Ordinal) && db.Length > 7) return new SqliteCoreStore(db[7..], clock);
+        if (string.IsNullOrEmpty(db)) return new SqliteCoreStore(Path.Combine(DataDirectory(), "core.db"), clock, fsyncEachCommit);
+        if (db.StartsWith("sqlite:", StringComparison.Ordinal) && db.Length > 7) return new SqliteCoreStore(db[7..], clock, fsyncEachCommit);
         if (db.StartsWith("postgres:", StringComparison.Ordinal) && db.Length > 9) return new PostgresCoreStore(db[9..], clock);
         throw new ArgumentException($"--db must be sqlite:PATH or postgres:CONNSTRING, got '{db}'");
     }
