@@ -51,10 +51,12 @@ public static class DetectCommand
         report.Host = services.Host();
         report.Tier = services.Tiers.Match(report.Host, failure is null ? report.Gpus : null, null);
 
-        if (json)
-            console.Out.WriteLine(JsonSerializer.Serialize(report, ReportJsonContext.Default.DeviceReport));
-        else
-            PlainReport.WriteInventory(console.Out, report, failure);
+        switch (OutputStyles.For(console, json))
+        {
+            case OutputStyle.Json: console.Out.WriteLine(JsonSerializer.Serialize(report, ReportJsonContext.Default.DeviceReport)); break;
+            case OutputStyle.Plain: PlainReport.WriteInventory(console.Out, report, failure); break;
+            default: RichReport.WriteInventory(console, report, failure); break;
+        }
         return failure is null ? ReturnCode.Ok : ReturnCode.CheckFailed;
     }
 }
