@@ -20,6 +20,7 @@ public static class DetectCommand
     {
         Description = "Seconds to wait for the driver before giving up (a wedged GPU must not hang the tool).",
         DefaultValueFactory = _ => 10,
+        HelpName = "SECONDS",
     };
 
     public static Command Create(IConsole console)

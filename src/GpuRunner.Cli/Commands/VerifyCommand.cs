@@ -15,16 +15,20 @@ public static class VerifyCommand
     public static readonly Option<string?> Expect = new("--expect")
     {
         Description = "The hardware flavor this container should have (e.g. a10g-small); a mismatch fails with exit 1.",
+        HelpName = "FLAVOR",
     };
 
     public static readonly Option<double?> Timeout = new("--timeout")
     {
         Description = "Deadline in seconds for EACH check (default: per check, 5-30 s). A check past it fails; the command still finishes.",
+        HelpName = "SECONDS",
     };
 
     public static readonly Option<string[]> Only = new("--only")
     {
-        Description = "Run only these checks (ids, comma-separated or repeated) and what they need.",
+        Description = "Run only these checks (comma-separated or repeated) and what they need: " +
+            "driver.library, nvml.init, cuda.init, device.visible, gpu.health, cuda.memory, cuda.kernel, tier.match.",
+        HelpName = "ID",
         AllowMultipleArgumentsPerToken = false,
     };
 
@@ -66,7 +70,7 @@ public static class VerifyCommand
             foreach (var check in toRun)
             {
                 ct.ThrowIfCancellationRequested();
-                var result = new CheckRunner(deadline).RunOne(check, context);
+                var result = new CheckRunner(deadline).RunOne(check, context, ct);
                 context.Record(result);
                 if (!shown.Contains(result.Id)) continue;
                 results.Add(result);
