@@ -18,7 +18,7 @@ public class NvidiaSmiTests
         Assert.Equal("13.0", smi.CudaVersion);
         var gpu = Assert.Single(smi.Gpus);
         Assert.Equal("NVIDIA H200", gpu.Name);
-        Assert.Equal("GPU-4f831393-28e6-ee4d-4de5-c0bc73b3a6bd", gpu.Uuid);
+        Assert.Equal("GPU-f68244e7-2131-3b64-ffb8-068eb328a8a0", gpu.Uuid);
         Assert.Equal("00000000:00:06.0", gpu.PciBusId);
         Assert.Equal(143771, gpu.MemoryTotalMiB); // FB memory, not BAR1 (262144) or CC protected (0)
     }
