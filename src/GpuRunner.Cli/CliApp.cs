@@ -11,8 +11,14 @@ public static class CliApp
         var root = new RootCommand("GpuRunner: verify the GPU a container really gets, and run workloads on it.");
         root.Options.Add(CommonOptions.Json);
         // One line per command; keep sorted.
+        root.Subcommands.Add(CoreServeCommand.Create(console));
+        root.Subcommands.Add(DetectCommand.Create(console));
         root.Subcommands.Add(ExecCommand.Create(console));
         root.Subcommands.Add(ReportCommand.Create(console));
+        root.Subcommands.Add(RunCommand.Create(console));
+        root.Subcommands.Add(SmokeCommand.Create(console));
+        root.Subcommands.Add(SpacesCommand.Create(console));
+        root.Subcommands.Add(VerifyCommand.Create(console));
         root.Subcommands.Add(VersionCommand.Create(console));
         return root;
     }
