@@ -49,7 +49,7 @@ public sealed class ExecRunner(ExecOptions options, ExecIO io, EventRecorder eve
         events.RunStarted(Environment.MachineName);
 
         // 1. Verify the environment before anything starts.
-        DeviceReport? report = null;
+        VerifyOutcome? report = null;
         try { report = await reporter.RunAsync(CancellationToken.None); }
         catch (Exception e) { _log.Line($"verify could not run: {e.Message}"); } // never block the app on our own bug
         if (report is null)
