@@ -216,4 +216,39 @@ public sealed class CoreEndToEndTests
         await Task.Delay(1000); // time passes; a paused Space accrues nothing
         Assert.Equal(MeteredSeconds(ledger), MeteredSeconds(await core.GetAsync("api/usage/spaces/alice/crashy/ledger")));
     }
+
+    [SkippableFact]
+    public async Task EventsLeftByARunWhileTheCoreWasDownAreSentByReport()
+    {
+        Skip.IfNot(HasCore, NoCore);
+        using var core = new LiveCore();
+        await core.StartAsync();
+        var token = await core.CreateSpaceAsync("later", "t4-small");
+        await core.KillAsync();
+        var data = core.Dir + "/runner";
+
+        // The whole run happens while the core is down: the app runs, its events stay in the outbox.
+        using (var runner = Exec(core, "alice/later", token, "echo ready; sleep 1", data))
+        {
+            Assert.Equal(0, await runner.WaitForExitAsync());
+            Assert.Contains("not delivered yet", runner.StdErr);
+        }
+
+        await core.StartAsync();
+        using var report = new RunnerProcess(["report", "--core", core.Url.ToString(), "--space", "alice/later", "--token", token, "--json"],
+            new Dictionary<string, string?> { ["GPURUNNER_DATA"] = data });
+        Assert.Equal(0, await report.WaitForExitAsync());
+        using var result = JsonDocument.Parse(report.StdOut);
+        Assert.Equal(0, result.RootElement.GetProperty("pending").GetInt32());
+        Assert.True(result.RootElement.GetProperty("deviceReportSent").GetBoolean());
+
+        // The earlier run's stages arrived (late, in order) and its running time is metered; then report's device
+        // report registered a run of its own and the core compared the hardware.
+        var ledger = await core.GetAsync("api/usage/spaces/alice/later/ledger");
+        Assert.InRange(MeteredSeconds(ledger), 0.5, 2.5);
+        var runtime = await core.GetAsync("api/spaces/alice/later/runtime");
+        Assert.Equal("STOPPED", runtime.GetProperty("stage").GetString());
+        Assert.Equal(result.RootElement.GetProperty("runId").GetString(), runtime.GetProperty("runId").GetString());
+        Assert.Equal(2, core.EventsOfRun(result.RootElement.GetProperty("runId").GetString()!).Values.Sum()); // runs + device
+    }
 }
