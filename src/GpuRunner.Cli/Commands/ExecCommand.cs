@@ -50,7 +50,7 @@ public static class ExecCommand
         var sampler = ExecServices.HeartbeatSampler(io.Log);
         try
         {
-            var runner = new ExecRunner(options, io, events, ExecServices.DeviceReporter(), sampler);
+            var runner = new ExecRunner(options, io, events, ExecServices.DeviceReporter(io.Log), sampler);
             return (ReturnCode)await runner.RunAsync();
         }
         finally

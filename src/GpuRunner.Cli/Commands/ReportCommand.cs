@@ -26,7 +26,7 @@ public static class ReportCommand
         {
             var settings = CoreSettings.Resolve(parse.GetValue(ExecCommand.Core), parse.GetValue(ExecCommand.Space), parse.GetValue(ExecCommand.Token))
                 ?? throw new CommandException($"report needs a core: pass --core URL --space NS/NAME --token T or set {CoreSettings.UrlVariable}, {CoreSettings.SpaceVariable}, {CoreSettings.TokenVariable}");
-            return await RunAsync(console, settings, ExecServices.DeviceReporter(), parse.GetValue(CommonOptions.Json));
+            return await RunAsync(console, settings, ExecServices.DeviceReporter(new RunnerLog(console.Error)), parse.GetValue(CommonOptions.Json));
         });
         return report;
     }

@@ -63,12 +63,15 @@ public sealed class ChildProcess : IDisposable
     public async Task<int> WaitAsync()
     {
         await _process.WaitForExitAsync();
+        // Stamped before draining the output: billing stops when the app died, not when its pipes closed.
+        ExitedAt = DateTimeOffset.UtcNow;
         // A grandchild may keep the pipes open after the child died; don't wait for it for ever.
         await Task.WhenAny(_pumps, Task.Delay(TimeSpan.FromSeconds(2)));
         return _process.ExitCode;
     }
 
     public bool HasExited => _process.HasExited;
+    public DateTimeOffset? ExitedAt { get; private set; }
 
     public bool Signal(int signal) => !_process.HasExited && Posix.Kill(Pid, signal);
 

@@ -4,7 +4,7 @@ using GpuRunner.Client;
 namespace GpuRunner.Cli.Exec;
 
 /// <summary>What `verify` found: the contract's device report (docs/contracts.md) and its human-readable block.</summary>
-public sealed record DeviceReport(JsonElement Json, string Verdict, IReadOnlyList<string> Block)
+public sealed record VerifyOutcome(JsonElement Json, string Verdict, IReadOnlyList<string> Block)
 {
     public bool Failed => Verdict == "FAIL";
 }
@@ -12,7 +12,7 @@ public sealed record DeviceReport(JsonElement Json, string Verdict, IReadOnlyLis
 /// <summary>Runs the device checks before the app starts (the `verify` pipeline); null when they are unavailable.</summary>
 public interface IDeviceReporter
 {
-    Task<DeviceReport?> RunAsync(CancellationToken ct);
+    Task<VerifyOutcome?> RunAsync(CancellationToken ct);
 }
 
 /// <summary>One heartbeat's worth of GPU readings; an empty list on a machine without an NVIDIA GPU.</summary>
@@ -25,7 +25,7 @@ public interface IHeartbeatSampler
 public sealed class UnavailableDeviceReporter(string reason) : IDeviceReporter
 {
     public string Reason { get; } = reason;
-    public Task<DeviceReport?> RunAsync(CancellationToken ct) => Task.FromResult<DeviceReport?>(null);
+    public Task<VerifyOutcome?> RunAsync(CancellationToken ct) => Task.FromResult<VerifyOutcome?>(null);
 }
 
 /// <summary>No GPU readings (no NVML): heartbeats still prove the app is alive.</summary>

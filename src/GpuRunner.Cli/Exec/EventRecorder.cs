@@ -86,8 +86,8 @@ public sealed class EventRecorder : IAsyncDisposable
     public void Heartbeat(IReadOnlyList<GpuHeartbeat> gpus) =>
         Store(RunnerRoute.Heartbeat, id => RunnerClient.Serialize(new HeartbeatEvent(id, Now, RunId, gpus)));
 
-    public void Exit(int exitCode, string? signal, string? stderrTail) =>
-        Store(RunnerRoute.Exit, id => RunnerClient.Serialize(new ExitEvent(id, Now, RunId, exitCode, signal, stderrTail)));
+    public void Exit(int exitCode, string? signal, string? stderrTail, DateTimeOffset? at = null) =>
+        Store(RunnerRoute.Exit, id => RunnerClient.Serialize(new ExitEvent(id, at ?? Now, RunId, exitCode, signal, stderrTail)));
 
     private DateTimeOffset Now => _time.GetUtcNow();
 

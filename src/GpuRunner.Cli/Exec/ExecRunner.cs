@@ -14,12 +14,16 @@ public sealed record ExecOptions(
     string? ReadyLogPattern = null,
     TimeSpan? Heartbeat = null,
     TimeSpan? Grace = null,
-    TimeSpan? FlushBudget = null)
+    TimeSpan? FlushBudget = null,
+    TimeSpan? StopFlushBudget = null)
 {
     public static readonly TimeSpan DefaultHeartbeat = TimeSpan.FromSeconds(30);
     /// <summary>Under Docker's default 10 s stop timeout, leaving time for the final events.</summary>
     public static readonly TimeSpan DefaultGrace = TimeSpan.FromSeconds(7);
-    public static readonly TimeSpan DefaultFlushBudget = TimeSpan.FromSeconds(3);
+    /// <summary>How long the final events may take when the app ended by itself: nobody is waiting to kill us.</summary>
+    public static readonly TimeSpan DefaultFlushBudget = TimeSpan.FromSeconds(15);
+    /// <summary>After a forwarded stop signal: grace (7 s) + this stays under Docker's 10 s before its SIGKILL.</summary>
+    public static readonly TimeSpan DefaultStopFlushBudget = TimeSpan.FromSeconds(2.5);
 }
 
 /// <summary>Where the app's output goes (our own stdout/stderr in production) and where the runner's lines go.</summary>
@@ -45,7 +49,7 @@ public sealed class ExecRunner(ExecOptions options, ExecIO io, EventRecorder eve
         events.RunStarted(Environment.MachineName);
 
         // 1. Verify the environment before anything starts.
-        DeviceReport? report = null;
+        VerifyOutcome? report = null;
         try { report = await reporter.RunAsync(CancellationToken.None); }
         catch (Exception e) { _log.Line($"verify could not run: {e.Message}"); } // never block the app on our own bug
         if (report is null)
@@ -85,6 +89,7 @@ public sealed class ExecRunner(ExecOptions options, ExecIO io, EventRecorder eve
             return e.ExitCode;
         }
 
+        var stopRequested = false;
         using (child)
         using (var forwarder = new SignalForwarder(child, _log, options.Grace ?? ExecOptions.DefaultGrace, io.StdinIsTerminal).Install())
         {
@@ -96,17 +101,25 @@ public sealed class ExecRunner(ExecOptions options, ExecIO io, EventRecorder eve
             var heartbeats = HeartbeatAsync(stopWatching.Token);
 
             var exitCode = await child.WaitAsync();
-            lock (_stageGate) _exited = true;
+            lock (_stageGate)
+            {
+                _exited = true;
+                _exitedAt = child.ExitedAt;
+            }
             await stopWatching.CancelAsync();
             await Task.WhenAll(readiness, heartbeats);
 
             ReportExit(exitCode, forwarder);
+            stopRequested = forwarder.StopSignal is not null;
         }
-        await events.FlushAsync(options.FlushBudget ?? ExecOptions.DefaultFlushBudget);
+        await events.FlushAsync(stopRequested
+            ? options.StopFlushBudget ?? ExecOptions.DefaultStopFlushBudget
+            : options.FlushBudget ?? ExecOptions.DefaultFlushBudget);
         return _exitCode;
     }
 
     private int _exitCode;
+    private DateTimeOffset? _exitedAt;
 
     private void ReportExit(int exitCode, SignalForwarder forwarder)
     {
@@ -120,18 +133,18 @@ public sealed class ExecRunner(ExecOptions options, ExecIO io, EventRecorder eve
         if (forwarder.StopSignal is { } stop)
         {
             var killed = forwarder.Killed ? $" after the {(options.Grace ?? ExecOptions.DefaultGrace).TotalSeconds:0.#} s grace period" : "";
-            events.Stage(RunnerStages.Stopped, $"stopped on {Posix.Name(stop)}: {how}{killed}");
+            events.Stage(RunnerStages.Stopped, $"stopped on {Posix.Name(stop)}: {how}{killed}", _exitedAt);
         }
         else if (exitCode == 0)
         {
-            events.Stage(RunnerStages.Stopped, how);
+            events.Stage(RunnerStages.Stopped, how, _exitedAt);
         }
         else
         {
             var tail = _stderrTail.Text();
-            events.Stage(RunnerStages.RuntimeError, tail is null ? how : $"{how}\n{tail}");
+            events.Stage(RunnerStages.RuntimeError, tail is null ? how : $"{how}\n{tail}", _exitedAt);
         }
-        events.Exit(exitCode, signalName, exitCode == 0 ? null : _stderrTail.Text());
+        events.Exit(exitCode, signalName, exitCode == 0 ? null : _stderrTail.Text(), _exitedAt);
     }
 
     private IReadinessProbe CreateProbe(out LogLineProbe? logProbe)
@@ -157,12 +170,19 @@ public sealed class ExecRunner(ExecOptions options, ExecIO io, EventRecorder eve
         var nag = Task.Delay(TimeSpan.FromSeconds(60), ct);
         if (await Task.WhenAny(wait, nag) == nag && !ct.IsCancellationRequested)
             _log.Line($"the app is not ready yet after {(DateTimeOffset.UtcNow - started).TotalSeconds:0} s (waiting until {probe.Description}); it stays APP_STARTING");
-        try { await wait; }
-        catch (OperationCanceledException) { return; }
+        DateTimeOffset readyAt;
+        try { readyAt = await wait; }
+        catch (OperationCanceledException)
+        {
+            if (probe.ReadyAt is not { } seen) return;
+            readyAt = seen; // seen just before the exit cancelled the wait
+        }
         lock (_stageGate)
         {
-            if (_exited) return; // the app exited while the probe answered: it is not running any more
-            events.Stage(RunnerStages.Running, $"ready: {probe.Description} after {(DateTimeOffset.UtcNow - started).TotalSeconds:0.0} s");
+            // Seen ready before it exited (a quick job): RUNNING still happened. A line drained after the exit: no.
+            if (_exited && readyAt > _exitedAt) return;
+            // `at` is when readiness was seen, not when this line ran: billing starts at that instant.
+            events.Stage(RunnerStages.Running, $"ready: {probe.Description} after {(readyAt - started).TotalSeconds:0.0} s", readyAt);
         }
     }
 

@@ -10,8 +10,11 @@ namespace GpuRunner.Cli.Exec;
 /// </summary>
 public static class ExecServices
 {
-    public static IDeviceReporter DeviceReporter() =>
-        new UnavailableDeviceReporter("the verify pipeline is not part of this build yet");
+    /// <summary>Tests swap the device checks (a fixed verdict) without touching the commands.</summary>
+    public static Func<RunnerLog, IDeviceReporter>? DeviceReporterOverride { get; set; }
+
+    public static IDeviceReporter DeviceReporter(RunnerLog log) =>
+        DeviceReporterOverride?.Invoke(log) ?? new VerifyDeviceReporter(log);
 
     public static IHeartbeatSampler HeartbeatSampler(RunnerLog log) => new NvmlHeartbeatSampler(log.Line);
 

@@ -9,8 +9,11 @@ public interface IReadinessProbe
 {
     /// <summary>For the log: "TCP port 7860 accepts connections".</summary>
     string Description { get; }
-    /// <summary>Completes when the app is ready; cancelled when the app exits first.</summary>
-    Task WaitAsync(CancellationToken ct);
+    /// <summary>Completes with the moment the app was seen ready; cancelled when the app exits first.</summary>
+    Task<DateTimeOffset> WaitAsync(CancellationToken ct);
+    /// <summary>Set the moment readiness is seen (before any continuation runs), so a quick app that prints its
+    /// ready line and exits at once is not mistaken for one that never became ready.</summary>
+    DateTimeOffset? ReadyAt { get; }
 }
 
 /// <summary>Ready when something accepts a TCP connection on the loopback port (IPv4 or IPv6).</summary>
@@ -19,13 +22,14 @@ public sealed class TcpPortProbe(int port, TimeSpan? interval = null) : IReadine
     private static readonly IPAddress[] Loopbacks = [IPAddress.Loopback, IPAddress.IPv6Loopback];
     private readonly TimeSpan _interval = interval ?? TimeSpan.FromMilliseconds(250);
     public string Description => $"TCP port {port} accepts connections";
+    public DateTimeOffset? ReadyAt { get; private set; }
 
-    public async Task WaitAsync(CancellationToken ct)
+    public async Task<DateTimeOffset> WaitAsync(CancellationToken ct)
     {
         while (true)
         {
             foreach (var address in Loopbacks)
-                if (await CanConnectAsync(address, ct)) return;
+                if (await CanConnectAsync(address, ct)) return (ReadyAt = DateTimeOffset.UtcNow).Value;
             await Task.Delay(_interval, ct);
         }
     }
@@ -51,8 +55,9 @@ public sealed class HttpProbe(int port, string path, TimeSpan? interval = null) 
     private readonly TimeSpan _interval = interval ?? TimeSpan.FromMilliseconds(500);
     private readonly Uri _url = new($"http://127.0.0.1:{port}{(path.StartsWith('/') ? path : "/" + path)}");
     public string Description => $"GET {_url} answers 2xx/3xx";
+    public DateTimeOffset? ReadyAt { get; private set; }
 
-    public async Task WaitAsync(CancellationToken ct)
+    public async Task<DateTimeOffset> WaitAsync(CancellationToken ct)
     {
         using var http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(1) })
         {
@@ -63,7 +68,7 @@ public sealed class HttpProbe(int port, string path, TimeSpan? interval = null) 
             try
             {
                 using var response = await http.GetAsync(_url, HttpCompletionOption.ResponseHeadersRead, ct);
-                if ((int)response.StatusCode is >= 200 and < 400) return;
+                if ((int)response.StatusCode is >= 200 and < 400) return (ReadyAt = DateTimeOffset.UtcNow).Value;
             }
             catch (HttpRequestException) { }
             catch (TaskCanceledException) when (!ct.IsCancellationRequested) { } // one attempt timed out
@@ -75,8 +80,9 @@ public sealed class HttpProbe(int port, string path, TimeSpan? interval = null) 
 /// <summary>Ready when a line of the app's stdout or stderr matches the pattern.</summary>
 public sealed class LogLineProbe(Regex pattern) : IReadinessProbe
 {
-    private readonly TaskCompletionSource _matched = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<DateTimeOffset> _matched = new(TaskCreationOptions.RunContinuationsAsynchronously);
     public string Description => $"a log line matches /{pattern}/";
+    public DateTimeOffset? ReadyAt { get; private set; }
 
     /// <summary>Fed every line the app prints (both streams).</summary>
     public void Observe(string line)
@@ -84,12 +90,21 @@ public sealed class LogLineProbe(Regex pattern) : IReadinessProbe
         if (_matched.Task.IsCompleted) return;
         try
         {
-            if (pattern.IsMatch(line)) _matched.TrySetResult();
+            // Stamped here, on the pump's thread: the continuation may run later on a busy machine.
+            if (pattern.IsMatch(line))
+            {
+                lock (_matched) // both pumps (stdout, stderr) feed this
+                {
+                    if (ReadyAt is not null) return;
+                    ReadyAt = DateTimeOffset.UtcNow;
+                }
+                _matched.TrySetResult(ReadyAt.Value);
+            }
         }
         catch (RegexMatchTimeoutException) { } // a pathological pattern on one line must not stall the pump
     }
 
-    public Task WaitAsync(CancellationToken ct) => _matched.Task.WaitAsync(ct);
+    public Task<DateTimeOffset> WaitAsync(CancellationToken ct) => _matched.Task.WaitAsync(ct);
 
     /// <summary>Compiles a user pattern with a match timeout; throws ArgumentException with the reason when invalid.</summary>
     public static Regex Compile(string pattern) =>

@@ -6,7 +6,7 @@ namespace GpuRunner.Cli.Tests.Exec;
 
 internal sealed class FakeReporter(string verdict) : IDeviceReporter
 {
-    public Task<DeviceReport?> RunAsync(CancellationToken ct) => Task.FromResult<DeviceReport?>(new DeviceReport(
+    public Task<VerifyOutcome?> RunAsync(CancellationToken ct) => Task.FromResult<VerifyOutcome?>(new VerifyOutcome(
         JsonDocument.Parse($$"""{"schema":"gpurunner.report/1","tier":{"flavor":null,"summary":"test"},"verdict":"{{verdict}}"}""").RootElement,
         verdict, [$"verify: {verdict} (test block)"]));
 }

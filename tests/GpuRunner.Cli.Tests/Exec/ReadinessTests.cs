@@ -69,8 +69,12 @@ public sealed class ReadinessTests
         var probe = new LogLineProbe(LogLineProbe.Compile(@"Running on .*:\d+"));
         probe.Observe("Loading model...");
         Assert.False(probe.WaitAsync(CancellationToken.None).IsCompleted);
+        var before = DateTimeOffset.UtcNow;
         probe.Observe("* Running on local URL:  http://0.0.0.0:7860");
-        await probe.WaitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(1));
+        var after = DateTimeOffset.UtcNow;
+        await Task.Delay(100);
+        // The moment the line was seen (billing starts there), not the moment someone awaited it.
+        Assert.InRange(await probe.WaitAsync(CancellationToken.None).WaitAsync(TimeSpan.FromSeconds(1)), before, after);
     }
 
     [Fact]
