@@ -11,6 +11,7 @@ public static class CliApp
         var root = new RootCommand("GpuRunner: verify the GPU a container really gets, and run workloads on it.");
         root.Options.Add(CommonOptions.Json);
         // One line per command; keep sorted.
+        root.Subcommands.Add(RequirementsCommand.Create(console));
         root.Subcommands.Add(VersionCommand.Create(console));
         return root;
     }
