@@ -369,12 +369,24 @@ public sealed partial class CudaPreflight(CudaDriverTable cuda, WheelTable wheel
         r.Name == "jax" && r.Extras.Any(x => wheels.JaxExtra(x) is { } extra && (extra.LastJax is null
             || (r.PinnedVersion is not null && PackageVersion.TryParse(r.PinnedVersion)!.Value.CompareTo(PackageVersion.TryParse(extra.LastJax)!.Value) <= 0)));
 
+    /// <summary>A pinned jax keeps its release (with the extra that release has); an unpinned one gets the driver's own major.</summary>
     private IReadOnlyList<string> JaxInstead(CudaVersion driver, RequirementEntry e)
     {
-        if (driver.Major >= 13) return ["jax[cuda13]"];
-        if (driver.Major == 12) return ["jax[cuda12]"];
+        var legacy = PackageVersion.TryParse("0.4.25")!.Value;
+        var pinned = e.Name == "jax" ? PackageVersion.TryParse(e.PinnedVersion) : null;
+        if (driver.Major >= 12)
+        {
+            if (pinned is { } p)
+                return p.CompareTo(legacy) <= 0
+                    ? [$"-f {JaxReleases}", $"jax[cuda12_pip]=={e.PinnedVersion}"]
+                    : [$"jax[cuda12]=={e.PinnedVersion}"];
+            return [driver.Major >= 13 ? "jax[cuda13]" : "jax[cuda12]"];
+        }
         if (driver.Major == 11 && Runs(new CudaVersion(11, 8), false, driver))
-            return [$"-f {JaxReleases}", "jax[cuda11_pip]==0.4.25", "jaxlib==0.4.25"];
+        {
+            var version = pinned is { } p && p.CompareTo(legacy) <= 0 ? e.PinnedVersion : "0.4.25";
+            return [$"-f {JaxReleases}", $"jax[cuda11_pip]=={version}", $"jaxlib=={version}"];
+        }
         return [];
     }
 

@@ -1,0 +1,88 @@
+using System.Text.Json;
+using GpuRunner.Cli.Commands;
+using GpuRunner.Diagnostics.Catalogue;
+
+namespace GpuRunner.Cli.Tests;
+
+public class RequirementsCommandTests
+{
+    private static string Sample(string name)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "GpuRunner.sln")))
+                return Path.Combine(dir.FullName, "requirements", "samples", name);
+        throw new InvalidOperationException("repository root not found");
+    }
+
+    [Fact]
+    public async Task GoodFileExitsZero()
+    {
+        var (code, console) = await TestConsole.RunAsync("requirements", "check", Sample("good-cuda12.txt"), "--driver-cuda", "12.2");
+        Assert.Equal(0, code);
+        Assert.Contains("verdict: PASS: all 5 CUDA-related requirements can use the GPU", console.StdOut);
+        Assert.Equal("", console.StdErr);
+    }
+
+    [Fact]
+    public async Task IncompatibleFileExitsOneAndPrintsTheReplacement()
+    {
+        var (code, console) = await TestConsole.RunAsync("requirements", "check", Sample("pytorch-cu113.txt"), "--driver-cuda", "11.4");
+        Assert.Equal(1, code);
+        Assert.Contains("FAIL torch", console.StdOut);
+        Assert.Contains("instead: --extra-index-url https://download.pytorch.org/whl/cu113", console.StdOut);
+        Assert.Contains("torch==1.12.1+cu113", console.StdOut);
+    }
+
+    [Fact]
+    public async Task JsonOutputParsesAndCarriesTheVerdict()
+    {
+        var (code, console) = await TestConsole.RunAsync("requirements", "check", Sample("cpu-only.txt"), "--driver-cuda", "12.2", "--json");
+        Assert.Equal(1, code);
+        using var doc = JsonDocument.Parse(console.StdOut);
+        Assert.Equal("FAIL", doc.RootElement.GetProperty("verdict").GetString());
+        Assert.Equal("12.2", doc.RootElement.GetProperty("driverCuda").GetString());
+        Assert.Equal(4, doc.RootElement.GetProperty("items").GetArrayLength());
+    }
+
+    [Theory]
+    [InlineData("malformed.txt", "12.2", "malformed.txt:2: cannot parse 'numpy>=>1.0' as a requirement")]
+    [InlineData("no-such-file.txt", "12.2", "no-such-file.txt: cannot read: no such file")]
+    [InlineData("good-cuda12.txt", "twelve", "--driver-cuda 'twelve' is not a CUDA version like 12.2")]
+    public async Task BadInputExitsTwoWithOneLine(string file, string driver, string expected)
+    {
+        var (code, console) = await TestConsole.RunAsync("requirements", "check", Sample(file), "--driver-cuda", driver);
+        Assert.Equal(2, code);
+        Assert.Contains(expected, console.StdErr);
+        Assert.Single(console.StdErr.Trim().Split('\n'));
+        Assert.DoesNotContain("   at ", console.StdErr);
+    }
+
+    [Fact]
+    public async Task WithoutADriverItAsksForDriverCuda()
+    {
+        var console = new TestConsole();
+        var command = RequirementsCommand.Create(console, probe: () => null);
+        var code = await command.Parse(["check", Sample("good-cuda12.txt")]).InvokeAsync();
+        Assert.Equal(2, code);
+        Assert.Contains("no NVIDIA driver detected", console.StdErr);
+        Assert.Contains("pass --driver-cuda", console.StdErr);
+    }
+
+    [Fact]
+    public async Task TheDetectedDriverIsUsedWhenNoOptionIsGiven()
+    {
+        var console = new TestConsole();
+        var command = RequirementsCommand.Create(console, probe: () => (new CudaVersion(11, 4), "driver 470.82.01 (test)"));
+        var code = await command.Parse(["check", Sample("too-new.txt")]).InvokeAsync();
+        Assert.Equal(1, code);
+        Assert.Contains("against a CUDA 11.4 driver (driver 470.82.01 (test))", console.StdOut);
+    }
+
+    [Fact]
+    public async Task MissingFileArgumentIsUsageError()
+    {
+        var (code, console) = await TestConsole.RunAsync("requirements", "check");
+        Assert.Equal(2, code);
+        Assert.Contains("gpurunner: usage:", console.StdErr);
+    }
+}
