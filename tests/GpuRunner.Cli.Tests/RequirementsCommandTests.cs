@@ -86,3 +86,43 @@ public class RequirementsCommandTests
         Assert.Contains("gpurunner: usage:", console.StdErr);
     }
 }
+
+public class CatalogueOptionTests
+{
+    [Fact]
+    public async Task DetectUsesAUserCatalogue()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"gpurunner-cat-{Guid.NewGuid():N}.json");
+        // A tier every machine meets: proves the file, not the built-in catalogue, decided the match.
+        File.WriteAllText(path, """{"flavors": [{"id": "any-box", "vcpu": 1, "ramGB": 1, "diskGB": 1, "priceMicroUsdPerHour": 0}]}""");
+        try
+        {
+            var (code, console) = await TestConsole.RunAsync("detect", "--catalogue", path, "--json");
+            using var doc = JsonDocument.Parse(console.StdOut);
+            Assert.Equal("any-box", doc.RootElement.GetProperty("tier").GetProperty("flavor").GetString());
+            Assert.Equal(0, code);
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public async Task ABadCatalogueIsExitTwoWithOneLine()
+    {
+        var (code, console) = await TestConsole.RunAsync("verify", "--catalogue", "/no/such/catalogue.json");
+        Assert.Equal(2, code);
+        Assert.Equal("gpurunner: error: catalogue /no/such/catalogue.json: cannot read: no such file", console.StdErr.Trim());
+    }
+
+    [Fact]
+    public async Task ExpectOnThisCpuHostNamesTheGpuDifference()
+    {
+        var (code, console) = await TestConsole.RunAsync("verify", "--expect", "a10g-small", "--only", "tier.match", "--json");
+        Assert.Equal(1, code);
+        using var doc = JsonDocument.Parse(console.StdOut);
+        var tier = doc.RootElement.GetProperty("tier");
+        Assert.Equal(JsonValueKind.Null, tier.GetProperty("flavor").ValueKind);
+        var gpu = tier.GetProperty("fields").EnumerateArray().Single(f => f.GetProperty("field").GetString() == "gpu");
+        Assert.Equal("1x A10G 24 GB", gpu.GetProperty("expected").GetString());
+        Assert.False(gpu.GetProperty("ok").GetBoolean());
+    }
+}

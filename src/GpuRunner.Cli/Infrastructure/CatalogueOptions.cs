@@ -1,5 +1,6 @@
 using System.CommandLine;
 using GpuRunner.Diagnostics.Catalogue;
+using GpuRunner.Diagnostics.Inventory;
 
 namespace GpuRunner.Cli.Infrastructure;
 
@@ -11,6 +12,17 @@ public static class CatalogueOptions
         Description = $"Hardware catalogue file (tiers.json's shape) instead of the built-in one; also {HardwareCatalogue.EnvironmentVariable}.",
         HelpName = "PATH",
     };
+
+    /// <summary>
+    /// Points the diagnostics at the catalogue chosen by --catalogue or GPURUNNER_CATALOGUE (the built-in one
+    /// otherwise); a bad or missing file is exit 2 with one line.
+    /// </summary>
+    public static IDisposable? Apply(ParseResult parse)
+    {
+        if (parse.GetValue(Catalogue) is null && Environment.GetEnvironmentVariable(HardwareCatalogue.EnvironmentVariable) is not { Length: > 0 })
+            return null; // the built-in catalogue is already the default
+        return DiagnosticsServices.Use(new DiagnosticsServices(DiagnosticsServices.Current.Host, new CatalogueTierMatcher(Load(parse))));
+    }
 
     /// <summary>The catalogue to use; a bad or missing file is exit 2 with one line.</summary>
     public static HardwareCatalogue Load(ParseResult parse)

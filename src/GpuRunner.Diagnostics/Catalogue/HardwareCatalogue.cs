@@ -69,7 +69,8 @@ public sealed class HardwareCatalogue
         try { text = File.ReadAllText(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
-            throw new CatalogueException($"catalogue {path}: cannot read: {e.Message}", e);
+            var why = e is FileNotFoundException or DirectoryNotFoundException ? "no such file" : e.Message;
+            throw new CatalogueException($"catalogue {path}: cannot read: {why}", e);
         }
         var tiers = Parse(text, $"catalogue {path}", CatalogueJsonContext.Default.TiersFile);
         var builtInGpus = Parse(EmbeddedData.Read("gpus.json"), "built-in gpus.json", CatalogueJsonContext.Default.GpusFile).Gpus ?? [];

@@ -1,0 +1,57 @@
+using System.Diagnostics;
+using GpuRunner.Native;
+using GpuRunner.Native.Cuda;
+using GpuRunner.Native.Nvml;
+
+namespace GpuRunner.Diagnostics.Checks;
+
+/// <summary>
+/// Runs checks in order, each on a dedicated thread under its own deadline. A driver call that never returns
+/// (a wedged GPU, a hung NVML lock) costs that check "FAIL: timed out after N s"; the thread is abandoned as a
+/// background thread so the command still finishes and the process can exit.
+/// </summary>
+public sealed class CheckRunner(TimeSpan? deadlineOverride = null)
+{
+    public IReadOnlyList<CheckResult> Run(IEnumerable<ICheck> checks, CheckContext context, Action<CheckResult>? onResult = null)
+    {
+        var results = new List<CheckResult>();
+        foreach (var check in checks)
+        {
+            var result = RunOne(check, context);
+            context.Record(result);
+            results.Add(result);
+            onResult?.Invoke(result);
+        }
+        return results;
+    }
+
+    public CheckResult RunOne(ICheck check, CheckContext context)
+    {
+        var deadline = deadlineOverride ?? check.Deadline;
+        var watch = Stopwatch.StartNew();
+        var (completed, outcome, error) = Worker.Run(() => check.Run(context), deadline, check.Id);
+        watch.Stop();
+        if (!completed)
+            outcome = CheckOutcome.Fail($"timed out after {deadline.TotalSeconds:0.#} s", Diagnoses.TimedOut(check.Id));
+        else if (error != null)
+            outcome = Diagnoses.FromException(error);
+        return new CheckResult(check.Id, check.Title, outcome!, watch.Elapsed.TotalSeconds);
+    }
+}
+
+/// <summary>Runs a function on a dedicated background thread and waits at most a deadline for it.</summary>
+public static class Worker
+{
+    public static (bool Completed, T? Value, Exception? Error) Run<T>(Func<T> body, TimeSpan deadline, string name)
+    {
+        T? value = default;
+        Exception? error = null;
+        var thread = new Thread(() =>
+        {
+            try { value = body(); }
+            catch (Exception e) { error = e; }
+        }, maxStackSize: 1 << 20) { IsBackground = true, Name = $"check {name}" };
+        thread.Start();
+        return thread.Join(deadline) ? (true, value, error) : (false, default, null);
+    }
+}

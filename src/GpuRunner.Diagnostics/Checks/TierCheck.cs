@@ -1,0 +1,28 @@
+namespace GpuRunner.Diagnostics.Checks;
+
+/// <summary>The hardware matches a catalogue flavor; with --expect, exactly that one (every differing field named).</summary>
+public sealed class TierCheck : ICheck
+{
+    public string Id => "tier.match";
+    public string Title => "the hardware tier matches";
+    public TimeSpan Deadline => TimeSpan.FromSeconds(5);
+    public IReadOnlyList<string> Requires => ["nvml.init"];
+
+    public CheckOutcome Run(CheckContext context)
+    {
+        var report = context.Report;
+        var tier = report.Tier = context.Services.Tiers.Match(report.Host, report.Gpus, context.Expect);
+        if (context.Expect is null)
+            return CheckOutcome.Skip($"no --expect given; {tier?.Summary ?? "no hardware catalogue available"}");
+        if (tier is null)
+            return CheckOutcome.Fail($"cannot check --expect {context.Expect}: no hardware catalogue available",
+                new Diagnosis("no-catalogue", "the hardware catalogue could not be read", "check requirements/ or pass --catalogue FILE"));
+        var wrong = tier.Fields.Where(f => !f.Ok).ToList();
+        if (wrong.Count == 0) return CheckOutcome.Pass(tier.Summary);
+        return CheckOutcome.Fail(
+            $"expected {string.Join(", ", wrong.Select(f => f.Expected))}, found {string.Join(", ", wrong.Select(f => f.Found))}",
+            new Diagnosis("tier-mismatch",
+                $"this container did not get the hardware of {context.Expect} ({string.Join("; ", wrong.Select(f => $"{f.Field}: expected {f.Expected}, found {f.Found}"))})",
+                "check the Space's hardware setting and restart it on the right hardware, or pass the flavor it really runs on to --expect"));
+    }
+}

@@ -1,0 +1,114 @@
+using GpuRunner.Diagnostics.Report;
+using GpuRunner.Native;
+using GpuRunner.Native.Cuda;
+using GpuRunner.Native.Loading;
+using GpuRunner.Native.Nvml;
+
+namespace GpuRunner.Diagnostics.Inventory;
+
+/// <summary>Reads the driver and every GPU through NVML only (no cuInit: that is what makes detect fast).</summary>
+public static class GpuInventory
+{
+    /// <summary>
+    /// Fills the driver versions and report.Gpus from NVML (which must have loaded: see FillLibraries).
+    /// Throws NvmlException / DriverSymbolMissingException when NVML is broken.
+    /// </summary>
+    public static void Read(DeviceReport report)
+    {
+        using var session = NvmlSession.Open();
+        report.Driver.DriverVersion = session.DriverVersion();
+        report.Driver.CudaDriverVersion = CudaDriver.FormatVersion(session.CudaDriverVersion());
+        var count = session.DeviceCount();
+        for (var i = 0; i < count; i++) report.Gpus.Add(ReadDevice(session.Device(i)));
+    }
+
+    /// <summary>Library paths and the search trace. libcuda is only probed (dlopen, no cuInit) when asked.</summary>
+    public static void FillLibraries(DriverReport driver, NativeLoader loader, bool includeCuda)
+    {
+        var nvml = loader.Nvml;
+        driver.Loaded = nvml.Loaded;
+        driver.NvmlLibrary = nvml.LoadedFrom;
+        driver.SearchTrace = nvml.TraceLines.ToList();
+        if (!includeCuda) return;
+        var cuda = loader.Cuda;
+        driver.Loaded |= cuda.Loaded;
+        driver.CudaLibrary = cuda.LoadedFrom;
+        driver.SearchTrace.AddRange(cuda.TraceLines);
+    }
+
+    public static GpuReport ReadDevice(NvmlDevice device)
+    {
+        var gpu = new GpuReport { Index = device.Index };
+        var missing = gpu.Unsupported;
+
+        gpu.Name = Take(device.Name(), "name", missing);
+        gpu.Uuid = Take(device.Uuid(), "uuid", missing);
+        gpu.PciBusId = Take(device.PciBusId(), "pciBusId", missing);
+        var memory = device.Memory();
+        if (memory.HasValue)
+        {
+            gpu.MemoryTotalMiB = (long)(memory.Value.total >> 20);
+            gpu.MemoryUsedMiB = (long)(memory.Value.used >> 20);
+            gpu.MemoryFreeMiB = (long)(memory.Value.free >> 20);
+        }
+        else missing.Add(new("memory", memory.Code!));
+        gpu.ComputeCapability = Take(device.ComputeCapability().Map(cc => $"{cc.Major}.{cc.Minor}"), "computeCapability", missing);
+        gpu.MigMode = Take(device.MigEnabled().Map(OnOff), "migMode", missing);
+        gpu.PersistenceMode = Take(device.PersistenceEnabled().Map(OnOff), "persistenceMode", missing);
+        gpu.TemperatureC = TakeValue(device.TemperatureC().Map(t => (int)t), "temperatureC", missing);
+        gpu.PowerDrawW = TakeValue(device.PowerDrawW().Map(w => Math.Round(w, 2)), "power.draw", missing);
+        gpu.PowerLimitW = TakeValue(device.PowerLimitW().Map(w => Math.Round(w, 2)), "power.limit", missing);
+        gpu.Clocks = new ClockReport
+        {
+            SmMHz = TakeValue(device.SmClockMHz().Map(v => (int)v), "clocks.sm", missing),
+            SmMaxMHz = TakeValue(device.SmMaxClockMHz().Map(v => (int)v), "clocks.smMax", missing),
+            MemMHz = TakeValue(device.MemClockMHz().Map(v => (int)v), "clocks.mem", missing),
+            MemMaxMHz = TakeValue(device.MemMaxClockMHz().Map(v => (int)v), "clocks.memMax", missing),
+        };
+        var ecc = device.EccEnabled();
+        gpu.Ecc = new EccReport { Mode = Take(ecc.Map(OnOff), "ecc.mode", missing) };
+        if (ecc.HasValue && ecc.Value)
+        {
+            gpu.Ecc.VolatileUncorrected = TakeValue(device.EccErrors(uncorrected: true, aggregate: false).Map(v => (long)v), "ecc.volatileUncorrected", missing);
+            gpu.Ecc.AggregateUncorrected = TakeValue(device.EccErrors(uncorrected: true, aggregate: true).Map(v => (long)v), "ecc.aggregateUncorrected", missing);
+            gpu.Ecc.VolatileCorrected = TakeValue(device.EccErrors(uncorrected: false, aggregate: false).Map(v => (long)v), "ecc.volatileCorrected", missing);
+            gpu.Ecc.AggregateCorrected = TakeValue(device.EccErrors(uncorrected: false, aggregate: true).Map(v => (long)v), "ecc.aggregateCorrected", missing);
+        }
+        gpu.RetiredPages = new RetiredPagesReport
+        {
+            SingleBit = TakeValue(device.RetiredPages(doubleBit: false).Map(v => (int)v), "retiredPages.singleBit", missing),
+            DoubleBit = TakeValue(device.RetiredPages(doubleBit: true).Map(v => (int)v), "retiredPages.doubleBit", missing),
+            Pending = TakeValue(device.RetiredPagesPending(), "retiredPages.pending", missing),
+        };
+        var remap = device.RemappedRows();
+        gpu.RowRemap = remap.HasValue
+            ? new RowRemapReport { Corrected = (int)remap.Value.Corrected, Uncorrected = (int)remap.Value.Uncorrected, Pending = remap.Value.Pending, Failure = remap.Value.Failure }
+            : new RowRemapReport();
+        if (!remap.HasValue) missing.Add(new("rowRemap", remap.Code!));
+        var throttle = device.ThrottleReasons();
+        gpu.ThrottleReasons = throttle.HasValue ? throttle.Value!.ToList() : null;
+        if (!throttle.HasValue) missing.Add(new("throttleReasons", throttle.Code!));
+        gpu.Pcie = new PcieReport
+        {
+            Gen = TakeValue(device.PcieGen().Map(v => (int)v), "pcie.gen", missing),
+            GenMax = TakeValue(device.PcieGenMax().Map(v => (int)v), "pcie.genMax", missing),
+            Width = TakeValue(device.PcieWidth().Map(v => (int)v), "pcie.width", missing),
+            WidthMax = TakeValue(device.PcieWidthMax().Map(v => (int)v), "pcie.widthMax", missing),
+        };
+        return gpu;
+    }
+
+    private static string OnOff(bool enabled) => enabled ? "enabled" : "disabled";
+
+    private static T? Take<T>(Field<T> field, string name, List<UnsupportedField> missing) where T : class
+    {
+        if (!field.HasValue) missing.Add(new(name, field.Code!));
+        return field.OrNullRef();
+    }
+
+    private static T? TakeValue<T>(Field<T> field, string name, List<UnsupportedField> missing) where T : struct
+    {
+        if (!field.HasValue) missing.Add(new(name, field.Code!));
+        return field.OrNull();
+    }
+}

@@ -1,0 +1,76 @@
+using GpuRunner.Diagnostics.Report;
+
+namespace GpuRunner.Diagnostics.Inventory;
+
+/// <summary>Host facts (vCPU, RAM, disk, OS, container, Space env). The real one lives in Host/ (issue 2, host part).</summary>
+public interface IHostInspector
+{
+    HostReport Inspect();
+}
+
+/// <summary>Turns detected facts into the best-matching flavor, or checks an expected one.</summary>
+public interface ITierMatcher
+{
+    /// <summary>Null when no catalogue is available. With <paramref name="expect"/>, compares against that flavor.</summary>
+    TierReport? Match(HostReport? host, IReadOnlyList<GpuReport> gpus, string? expect);
+
+    /// <summary>The catalogue's flavor names (empty without a catalogue); an --expect outside them is a usage error.</summary>
+    IReadOnlyList<string> Flavors { get; }
+}
+
+/// <summary>What a report needs besides the GPU layer. Swappable so tests and the CLI can plug the real ones in.</summary>
+public sealed class DiagnosticsServices(IHostInspector host, ITierMatcher tiers)
+{
+    public IHostInspector Host { get; } = host;
+    public ITierMatcher Tiers { get; } = tiers;
+
+    private static DiagnosticsServices _default =
+        new(new Host.HostInspector(), new Catalogue.CatalogueTierMatcher(Catalogue.HardwareCatalogue.LoadDefault()));
+    private static readonly AsyncLocal<DiagnosticsServices?> Scoped = new();
+
+    /// <summary>The real host probe and the built-in catalogue, unless a command scoped others with <see cref="Use"/>.</summary>
+    public static DiagnosticsServices Current
+    {
+        get => Scoped.Value ?? _default;
+        set => _default = value;
+    }
+
+    /// <summary>
+    /// Services for the current command only (--catalogue): async-local, so commands running side by side (tests)
+    /// do not see each other's choice; disposing restores the previous one.
+    /// </summary>
+    public static IDisposable Use(DiagnosticsServices services)
+    {
+        var previous = Scoped.Value;
+        Scoped.Value = services;
+        return new Restore(() => Scoped.Value = previous);
+    }
+
+    private sealed class Restore(Action undo) : IDisposable
+    {
+        public void Dispose() => undo();
+    }
+}
+
+/// <summary>Stand-in until Host/ lands: processor count and MemTotal only.</summary>
+public sealed class MinimalHostInspector : IHostInspector
+{
+    public HostReport Inspect()
+    {
+        var report = new HostReport { Vcpu = Environment.ProcessorCount, VcpuSource = "nproc" };
+        try
+        {
+            var line = File.ReadLines("/proc/meminfo").FirstOrDefault(l => l.StartsWith("MemTotal:", StringComparison.Ordinal));
+            if (line != null && long.TryParse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], out var kib))
+                (report.MemoryBytes, report.MemorySource) = (kib * 1024, "MemTotal");
+        }
+        catch (IOException) { }
+        return report;
+    }
+}
+
+public sealed class NoCatalogue : ITierMatcher
+{
+    public TierReport? Match(HostReport? host, IReadOnlyList<GpuReport> gpus, string? expect) => null;
+    public IReadOnlyList<string> Flavors => [];
+}
