@@ -126,3 +126,41 @@ public class CatalogueOptionTests
         Assert.False(gpu.GetProperty("ok").GetBoolean());
     }
 }
+
+/// <summary>Through the real loader against the stand-in NVML (tests/fakes: an A10G, driver 580.159.04, CUDA 13.0).</summary>
+public class HostPartWithFakeDriverTests
+{
+    private static Dictionary<string, string?> Fake() => new()
+    {
+        ["GPURUNNER_NVML_PATH"] = GpuRunner.Tests.Fakes.FakeDrivers.Folder,
+        ["GPURUNNER_CUDA_PATH"] = GpuRunner.Tests.Fakes.FakeDrivers.Folder,
+    };
+
+    private static string Sample(string name)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "GpuRunner.sln")))
+                return Path.Combine(dir.FullName, "requirements", "samples", name);
+        throw new InvalidOperationException("repository root not found");
+    }
+
+    [Fact]
+    public void RequirementsCheckAsksTheDriverWhenNoVersionIsGiven()
+    {
+        var r = GpuRunnerProcess.Run(Fake(), "requirements", "check", Sample("too-new.txt"));
+        Assert.True(r.Code == 0, r.StdOut + r.StdErr);
+        Assert.Contains("against a CUDA 13.0 driver (driver 580.159.04, NVML)", r.StdOut);
+    }
+
+    [Fact]
+    public void DetectMatchesTheFakeA10GAgainstTheCatalogue()
+    {
+        var r = GpuRunnerProcess.Run(Fake(), "detect", "--json");
+        Assert.True(r.Code == 0, r.StdErr);
+        using var doc = JsonDocument.Parse(r.StdOut);
+        var tier = doc.RootElement.GetProperty("tier");
+        var gpu = tier.GetProperty("fields").EnumerateArray().Single(f => f.GetProperty("field").GetString() == "gpu");
+        Assert.Equal("1x A10G 24 GB", gpu.GetProperty("found").GetString());
+        Assert.Contains("a10g", tier.GetProperty("summary").GetString());
+    }
+}

@@ -2,7 +2,10 @@ using System.CommandLine;
 using System.Text.Json;
 using GpuRunner.Cli.Infrastructure;
 using GpuRunner.Diagnostics.Catalogue;
+using GpuRunner.Diagnostics.Checks;
 using GpuRunner.Diagnostics.Requirements;
+using GpuRunner.Native.Loading;
+using GpuRunner.Native.Nvml;
 
 namespace GpuRunner.Cli.Commands;
 
@@ -47,7 +50,7 @@ public static class RequirementsCommand
         else
         {
             (driver, source) = probe() ?? throw new CommandException(
-                "no NVIDIA driver detected (no /proc/driver/nvidia/version); pass --driver-cuda X.Y (nvidia-smi's \"CUDA Version\")");
+                "no NVIDIA driver detected (libnvidia-ml.so.1 does not load, no /proc/driver/nvidia/version); pass --driver-cuda X.Y (nvidia-smi's \"CUDA Version\")");
         }
 
         ParsedRequirements parsed;
@@ -94,19 +97,33 @@ public static class RequirementsCommand
     };
 
     /// <summary>
-    /// Until the native layer reports cuDriverGetVersion, the kernel module's version file gives the driver version
-    /// and the CUDA table turns it into the newest CUDA that driver certainly supports.
+    /// The driver's own answer (NVML's nvmlSystemGetCudaDriverVersion, under a deadline so a wedged driver cannot hang
+    /// the command); else the kernel module's version file turned into the newest CUDA the table says it supports.
     /// </summary>
     private static (CudaVersion, string)? DetectDriver()
     {
-        string text;
-        try { text = File.ReadAllText("/proc/driver/nvidia/version"); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
-        var match = System.Text.RegularExpressions.Regex.Match(text, @"Kernel Module\s+(?:for \S+\s+)?(\d+\.\d+(?:\.\d+)?)");
-        if (!match.Success) return null;
-        var version = match.Groups[1].Value;
-        return CudaDriverTable.LoadDefault().HighestCudaFor(version) is { } cuda
-            ? (cuda, $"driver {version} from /proc/driver/nvidia/version; CUDA by requirements/cuda-driver.json")
-            : null;
+        string? nvmlProblem = null;
+        if (NativeLoader.Default.Nvml.Loaded)
+        {
+            var (completed, value, error) = Worker.Run(() =>
+            {
+                using var session = NvmlSession.Open();
+                return (Driver: session.DriverVersion(), Cuda: session.CudaDriverVersion());
+            }, TimeSpan.FromSeconds(10), "driver");
+            if (completed && error is null)
+                return (CudaVersion.FromDriverInteger(value.Cuda), $"driver {value.Driver}, NVML");
+            nvmlProblem = completed ? error!.Message : "NVML did not answer within 10 s";
+        }
+        try
+        {
+            var text = File.ReadAllText("/proc/driver/nvidia/version");
+            var match = System.Text.RegularExpressions.Regex.Match(text, @"Kernel Module\s+(?:for \S+\s+)?(\d+\.\d+(?:\.\d+)?)");
+            if (match.Success && CudaDriverTable.LoadDefault().HighestCudaFor(match.Groups[1].Value) is { } cuda)
+                return (cuda, $"driver {match.Groups[1].Value} from /proc/driver/nvidia/version; CUDA by requirements/cuda-driver.json");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        if (nvmlProblem is not null)
+            throw new CommandException($"cannot ask the NVIDIA driver for its CUDA version ({nvmlProblem}); pass --driver-cuda X.Y");
+        return null;
     }
 }
