@@ -178,7 +178,7 @@ public sealed class TierMatcher(HardwareCatalogue catalogue)
                     var least = perGpu.Min();
                     var memOk = least >= MemoryFloor * tier.MemoryGB * Gb;
                     var above = least > MemoryExactCeiling * tier.MemoryGB * GiB;
-                    Add("gpuMemory", $"{tier.MemoryGB} GB per GPU", $"{FormatGb(least)} per GPU", memOk, above, !memOk || above,
+                    Add("gpuMemory", $"{tier.MemoryGB} GB per GPU", $"{FormatGb(least)} ({least / MiB:0} MiB) per GPU", memOk, above, !memOk || above,
                         least / (tier.MemoryGB * Gb));
                 }
             }
