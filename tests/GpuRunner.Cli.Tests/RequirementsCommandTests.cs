@@ -164,3 +164,20 @@ public class HostPartWithFakeDriverTests
         Assert.Contains("a10g", tier.GetProperty("summary").GetString());
     }
 }
+
+public class RequirementsRichTests
+{
+    [Fact]
+    public async Task TerminalOutputIsATableWithTheSameVerdict()
+    {
+        string sample = "";
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "GpuRunner.sln"))) { sample = Path.Combine(dir.FullName, "requirements", "samples", "cpu-only.txt"); break; }
+        var console = new TestConsole(interactive: true);
+        var code = await CliApp.RunAsync(["requirements", "check", sample, "--driver-cuda", "12.2"], console);
+        Assert.Equal(1, code);
+        Assert.Contains("╭", console.StdOut); // a Spectre table
+        Assert.Contains("torch==2.3.1+cu121", console.StdOut);
+        Assert.Contains("verdict: FAIL: 4 of 4 CUDA-related requirements cannot use the GPU", console.StdOut);
+    }
+}

@@ -58,8 +58,12 @@ public static class RequirementsCommand
         catch (RequirementsException e) { throw new CommandException(e.Message, ReturnCode.UsageError, e); }
 
         var report = CudaPreflight.Default().Check(parsed, driver, path, source);
-        if (json) console.Out.WriteLine(JsonSerializer.Serialize(report, RequirementsJsonContext.Default.PreflightReport));
-        else Print(console, report);
+        switch (OutputStyles.For(console, json))
+        {
+            case OutputStyle.Json: console.Out.WriteLine(JsonSerializer.Serialize(report, RequirementsJsonContext.Default.PreflightReport)); break;
+            case OutputStyle.Rich: Rendering.RequirementsRich.Write(console, report, VerdictLine(report)); break;
+            default: Print(console, report); break;
+        }
         return report.Verdict == "FAIL" ? ReturnCode.CheckFailed : ReturnCode.Ok;
     }
 
@@ -77,6 +81,12 @@ public static class RequirementsCommand
                 o.WriteLine($"     {(k == 0 ? "instead:" : "        ")} {i.InsteadUse[k]}");
         }
         foreach (var note in report.Notes) o.WriteLine($"note {note}");
+        o.WriteLine(VerdictLine(report));
+    }
+
+    /// <summary>The closing line, the same in every style: "verdict: FAIL: 1 of 3 CUDA-related requirements ...".</summary>
+    private static string VerdictLine(PreflightReport report)
+    {
         var gpu = report.Items.Count(i => i.Status != PreflightStatus.Skip);
         var failed = report.Items.Count(i => i.Status == PreflightStatus.Fail);
         var warned = report.Items.Count(i => i.Status == PreflightStatus.Warn);
@@ -85,7 +95,7 @@ public static class RequirementsCommand
             : failed > 0 ? $"{failed} of {gpu} CUDA-related requirements cannot use the GPU on this driver"
             : warned > 0 ? $"all {gpu} CUDA-related requirements can use the GPU; {warned} with a warning"
             : $"all {gpu} CUDA-related requirements can use the GPU";
-        o.WriteLine($"verdict: {report.Verdict}: {what} ({report.OtherRequirements} other requirements not checked)");
+        return $"verdict: {report.Verdict}: {what} ({report.OtherRequirements} other requirements not checked)";
     }
 
     private static string Status(PreflightStatus s) => s switch

@@ -158,7 +158,7 @@ public class TierMatcherTests
         var dev = Matcher.Match(Facts(2, 23.4, 100));
         Assert.Equal("cpu-basic", dev.Flavor);
         Assert.False(dev.Exact);
-        Assert.Contains("more than its nominal figures (ram 25.1 GB", dev.Summary);
+        Assert.Equal("matches cpu-basic, with more than its nominal figures: ram 25.1 GB > 16 GB", dev.Summary);
         var tiny = Matcher.Match(Facts(1, 2, 20));
         Assert.Null(tiny.Flavor);
         Assert.Equal("cpu-basic", tiny.Nearest);
