@@ -40,8 +40,11 @@ public sealed class HardwareCatalogue
             ?? Gpus.FirstOrDefault(g => g.NvmlNames.Any(n => n.Contains('*') && Glob(n).IsMatch(name)));
     }
 
-    private static Regex Glob(string pattern) =>
-        new("^" + string.Join(".*", pattern.Split('*').Select(Regex.Escape)) + "$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+    // Matching runs per GPU per flavor; build each pattern's regex once.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Regex> Globs = new();
+
+    private static Regex Glob(string pattern) => Globs.GetOrAdd(pattern, p =>
+        new("^" + string.Join(".*", p.Split('*').Select(Regex.Escape)) + "$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant));
 
     /// <summary>The built-in catalogue.</summary>
     public static HardwareCatalogue LoadDefault()
