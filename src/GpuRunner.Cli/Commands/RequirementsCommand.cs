@@ -37,6 +37,12 @@ public static class RequirementsCommand
         return command;
     }
 
+    // Requirement lines are full of '+', '<' and '>': keep them readable ("torch==2.3.1+cu121", not "\u002B").
+    private static readonly RequirementsJsonContext ReadableJson = new(new System.Text.Json.JsonSerializerOptions(RequirementsJsonContext.Default.Options)
+    {
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
+
     private static ReturnCode Run(IConsole console, string path, string? driverOption, bool json, DriverProbe probe)
     {
         CudaVersion driver;
@@ -60,7 +66,7 @@ public static class RequirementsCommand
         var report = CudaPreflight.Default().Check(parsed, driver, path, source);
         switch (OutputStyles.For(console, json))
         {
-            case OutputStyle.Json: console.Out.WriteLine(JsonSerializer.Serialize(report, RequirementsJsonContext.Default.PreflightReport)); break;
+            case OutputStyle.Json: console.Out.WriteLine(JsonSerializer.Serialize(report, ReadableJson.PreflightReport)); break;
             case OutputStyle.Rich: Rendering.RequirementsRich.Write(console, report, VerdictLine(report)); break;
             default: Print(console, report); break;
         }
