@@ -17,7 +17,8 @@ step() { # name, timeout, command...
   local t0; t0=$(date +%s%N)
   timeout "$limit" "$@"; local rc=$?
   local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-  printf 'step %-14s rc=%-3s wall=%d.%03ds\n' "$name" "$rc" $((ms / 1000)) $((ms % 1000)) | tee -a "$OUT/steps.txt"
+  # To stderr and steps.txt only: stdout of a step may be redirected into a JSON file.
+  printf 'step %-14s rc=%-3s wall=%d.%03ds\n' "$name" "$rc" $((ms / 1000)) $((ms % 1000)) | tee -a "$OUT/steps.txt" >&2
   return $rc
 }
 

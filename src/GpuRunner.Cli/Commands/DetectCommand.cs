@@ -20,6 +20,7 @@ public static class DetectCommand
     {
         Description = "Seconds to wait for the driver before giving up (a wedged GPU must not hang the tool).",
         DefaultValueFactory = _ => 10,
+        HelpName = "SECONDS",
     };
 
     public static Command Create(IConsole console)
@@ -56,10 +57,12 @@ public static class DetectCommand
         report.Host = services.Host();
         report.Tier = services.Tiers.Match(report.Host, failure is null ? report.Gpus : null, null);
 
-        if (json)
-            console.Out.WriteLine(JsonSerializer.Serialize(report, ReportJsonContext.Default.DeviceReport));
-        else
-            PlainReport.WriteInventory(console.Out, report, failure);
+        switch (OutputStyles.For(console, json))
+        {
+            case OutputStyle.Json: console.Out.WriteLine(JsonSerializer.Serialize(report, ReportJsonContext.Default.DeviceReport)); break;
+            case OutputStyle.Plain: PlainReport.WriteInventory(console.Out, report, failure); break;
+            default: RichReport.WriteInventory(console, report, failure); break;
+        }
         return failure is null ? ReturnCode.Ok : ReturnCode.CheckFailed;
     }
 }

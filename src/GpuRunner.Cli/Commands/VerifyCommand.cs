@@ -15,16 +15,20 @@ public static class VerifyCommand
     public static readonly Option<string?> Expect = new("--expect")
     {
         Description = "The hardware flavor this container should have (e.g. a10g-small); a mismatch fails with exit 1.",
+        HelpName = "FLAVOR",
     };
 
     public static readonly Option<double?> Timeout = new("--timeout")
     {
         Description = "Deadline in seconds for EACH check (default: per check, 5-30 s). A check past it fails; the command still finishes.",
+        HelpName = "SECONDS",
     };
 
     public static readonly Option<string[]> Only = new("--only")
     {
-        Description = "Run only these checks (ids, comma-separated or repeated) and what they need.",
+        Description = "Run only these checks (comma-separated or repeated) and what they need: " +
+            "driver.library, nvml.init, cuda.init, device.visible, gpu.health, cuda.memory, cuda.kernel, tier.match.",
+        HelpName = "ID",
         AllowMultipleArgumentsPerToken = false,
     };
 
@@ -65,27 +69,37 @@ public static class VerifyCommand
         var report = new DeviceReport { Host = services.Host() };
         using var context = new CheckContext(report, expect, services: services);
         var style = OutputStyles.For(console, json);
-        var plain = style == OutputStyle.Plain ? new PlainReport(console.Out) : null;
-        plain?.WriteHost(report.Host);
-
         var results = new List<CheckResult>();
-        foreach (var check in toRun)
+        void RunAll(Action<CheckResult> onResult)
         {
-            ct.ThrowIfCancellationRequested();
-            var result = new CheckRunner(deadline).RunOne(check, context);
-            context.Record(result);
-            if (!shown.Contains(result.Id)) continue;
-            results.Add(result);
-            plain?.WriteCheck(result, report); // streamed: a log shows progress even if a later check is slow
+            foreach (var check in toRun)
+            {
+                ct.ThrowIfCancellationRequested();
+                var result = new CheckRunner(deadline).RunOne(check, context, ct);
+                context.Record(result);
+                if (!shown.Contains(result.Id)) continue;
+                results.Add(result);
+                onResult(result);
+            }
+            report.Checks = results.Select(r => r.ToReport()).ToList();
+            report.Verdict = StandardChecks.Verdict(results);
         }
-        report.Checks = results.Select(r => r.ToReport()).ToList();
-        report.Verdict = StandardChecks.Verdict(results);
 
         switch (style)
         {
-            case OutputStyle.Json: console.Out.WriteLine(JsonSerializer.Serialize(report, ReportJsonContext.Default.DeviceReport)); break;
-            case OutputStyle.Plain: plain!.WriteVerdict(results, report.Verdict); break;
-            default: RichReport.WriteVerify(console, report, results); break;
+            case OutputStyle.Json:
+                RunAll(_ => { });
+                console.Out.WriteLine(JsonSerializer.Serialize(report, ReportJsonContext.Default.DeviceReport));
+                break;
+            case OutputStyle.Plain:
+                var plain = new PlainReport(console.Out);
+                plain.WriteHost(report.Host);
+                RunAll(r => plain.WriteCheck(r, report)); // streamed: a log shows progress even if a later check is slow
+                plain.WriteVerdict(results, report.Verdict!);
+                break;
+            default:
+                RichReport.RunVerify(console, report, RunAll);
+                break;
         }
         return report.Verdict == "FAIL" ? ReturnCode.CheckFailed : ReturnCode.Ok;
     }

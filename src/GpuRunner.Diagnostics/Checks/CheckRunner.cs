@@ -25,11 +25,12 @@ public sealed class CheckRunner(TimeSpan? deadlineOverride = null)
         return results;
     }
 
-    public CheckResult RunOne(ICheck check, CheckContext context)
+    /// <summary>Ctrl-C (<paramref name="ct"/>) stops the wait at once with OperationCanceledException.</summary>
+    public CheckResult RunOne(ICheck check, CheckContext context, CancellationToken ct = default)
     {
         var deadline = deadlineOverride ?? check.Deadline;
         var watch = Stopwatch.StartNew();
-        var (completed, outcome, error) = Worker.Run(() => check.Run(context), deadline, check.Id);
+        var (completed, outcome, error) = Worker.Run(() => check.Run(context), deadline, check.Id, ct);
         watch.Stop();
         if (!completed)
             outcome = CheckOutcome.Fail($"timed out after {deadline.TotalSeconds:0.#} s", Diagnoses.TimedOut(check.Id));
@@ -42,16 +43,21 @@ public sealed class CheckRunner(TimeSpan? deadlineOverride = null)
 /// <summary>Runs a function on a dedicated background thread and waits at most a deadline for it.</summary>
 public static class Worker
 {
-    public static (bool Completed, T? Value, Exception? Error) Run<T>(Func<T> body, TimeSpan deadline, string name)
+    public static (bool Completed, T? Value, Exception? Error) Run<T>(Func<T> body, TimeSpan deadline, string name,
+        CancellationToken ct = default)
     {
         T? value = default;
         Exception? error = null;
+        // Not disposed: an abandoned worker may still Set() it long after this method returned.
+        var done = new ManualResetEventSlim(false);
         var thread = new Thread(() =>
         {
             try { value = body(); }
             catch (Exception e) { error = e; }
+            finally { done.Set(); }
         }, maxStackSize: 1 << 20) { IsBackground = true, Name = $"check {name}" };
         thread.Start();
-        return thread.Join(deadline) ? (true, value, error) : (false, default, null);
+        // Throws OperationCanceledException on Ctrl-C; the worker is then left behind as a background thread too.
+        return done.Wait(deadline, ct) ? (true, value, error) : (false, default, null);
     }
 }

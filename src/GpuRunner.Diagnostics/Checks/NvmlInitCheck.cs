@@ -14,7 +14,6 @@ public sealed class NvmlInitCheck : ICheck
     {
         if (!context.Loader.Nvml.Loaded) return CheckOutcome.Skip($"skipped: {context.Loader.Nvml.FileName} not loaded");
         var report = context.Report;
-        report.Gpus.Clear();
         GpuInventory.Read(report);
         context.NvmlDeviceCount = report.Gpus.Count;
         var names = string.Join(", ", report.Gpus.GroupBy(g => g.Name ?? "unnamed GPU").Select(g => g.Count() > 1 ? $"{g.Count()}x {g.Key}" : g.Key));

@@ -16,10 +16,15 @@ public static class GpuInventory
     public static void Read(DeviceReport report)
     {
         using var session = NvmlSession.Open();
-        report.Driver.DriverVersion = session.DriverVersion();
-        report.Driver.CudaDriverVersion = CudaDriver.FormatVersion(session.CudaDriverVersion());
+        var driverVersion = session.DriverVersion();
+        var cudaVersion = CudaDriver.FormatVersion(session.CudaDriverVersion());
         var count = session.DeviceCount();
-        for (var i = 0; i < count; i++) report.Gpus.Add(ReadDevice(session.Device(i)));
+        var gpus = new List<GpuReport>(count);
+        for (var i = 0; i < count; i++) gpus.Add(ReadDevice(session.Device(i)));
+        // Published only when complete: a read that overran its deadline must not change the report while it prints.
+        report.Driver.DriverVersion = driverVersion;
+        report.Driver.CudaDriverVersion = cudaVersion;
+        report.Gpus = gpus;
     }
 
     /// <summary>Library paths and the search trace. libcuda is only probed (dlopen, no cuInit) when asked.</summary>

@@ -93,3 +93,28 @@ public class CheckRunnerTests
         Assert.Equal("skipped: cuda.init did not pass (FAIL)", outcome.Evidence);
     }
 }
+
+public class WorkerTests
+{
+    [Fact]
+    public void CancellationEndsTheWaitBeforeTheDeadline()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        Assert.Throws<OperationCanceledException>(() =>
+            Worker.Run(() => { Thread.Sleep(5000); return 1; }, TimeSpan.FromSeconds(30), "sleepy", cts.Token));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(4), $"took {watch.Elapsed}");
+    }
+
+    [Fact]
+    public void AnAbandonedWorkerFinishingLaterDoesNotCrash()
+    {
+        var (completed, _, _) = Worker.Run(() => { Thread.Sleep(300); return 1; }, TimeSpan.FromMilliseconds(50), "late");
+        Assert.False(completed);
+        Thread.Sleep(600); // the worker completes and signals after the caller gave up
+        var (again, value, error) = Worker.Run(() => 42, TimeSpan.FromSeconds(5), "next");
+        Assert.True(again);
+        Assert.Equal(42, value);
+        Assert.Null(error);
+    }
+}
