@@ -15,6 +15,7 @@ public static class CliApp
         root.Subcommands.Add(DetectCommand.Create(console));
         root.Subcommands.Add(ExecCommand.Create(console));
         root.Subcommands.Add(ReportCommand.Create(console));
+        root.Subcommands.Add(RequirementsCommand.Create(console));
         root.Subcommands.Add(RunCommand.Create(console));
         root.Subcommands.Add(SmokeCommand.Create(console));
         root.Subcommands.Add(SpacesCommand.Create(console));

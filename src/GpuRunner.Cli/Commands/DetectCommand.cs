@@ -27,7 +27,12 @@ public static class DetectCommand
     {
         var command = new Command("detect", "Inventory the GPUs (NVML) and the host, and name the matching hardware tier. Fast: no CUDA initialisation.");
         command.Options.Add(Timeout);
-        command.SetHandler(console, (parse, _) => Task.FromResult(Run(console, parse.GetValue(CommonOptions.Json), parse.GetValue(Timeout))));
+        command.Options.Add(CatalogueOptions.Catalogue);
+        command.SetHandler(console, (parse, _) =>
+        {
+            using var catalogue = CatalogueOptions.Apply(parse);
+            return Task.FromResult(Run(console, parse.GetValue(CommonOptions.Json), parse.GetValue(Timeout)));
+        });
         return command;
     }
 

@@ -41,8 +41,13 @@ public static class VerifyCommand
         command.Options.Add(Expect);
         command.Options.Add(Timeout);
         command.Options.Add(Only);
-        command.SetHandler(console, (parse, ct) => Task.FromResult(Run(console, parse.GetValue(CommonOptions.Json),
-            parse.GetValue(Expect), parse.GetValue(Timeout), parse.GetValue(Only) ?? [], ct)));
+        command.Options.Add(CatalogueOptions.Catalogue);
+        command.SetHandler(console, (parse, ct) =>
+        {
+            using var catalogue = CatalogueOptions.Apply(parse);
+            return Task.FromResult(Run(console, parse.GetValue(CommonOptions.Json),
+                parse.GetValue(Expect), parse.GetValue(Timeout), parse.GetValue(Only) ?? [], ct));
+        });
         return command;
     }
 

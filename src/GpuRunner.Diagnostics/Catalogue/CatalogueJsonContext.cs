@@ -10,4 +10,5 @@ namespace GpuRunner.Diagnostics.Catalogue;
 [JsonSerializable(typeof(GpusFile))]
 [JsonSerializable(typeof(CudaDriverFile))]
 [JsonSerializable(typeof(TierMatch))]
+[JsonSerializable(typeof(GpuRunner.Diagnostics.Requirements.WheelsFile))]
 internal sealed partial class CatalogueJsonContext : JsonSerializerContext;

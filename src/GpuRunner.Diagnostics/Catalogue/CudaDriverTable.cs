@@ -13,7 +13,7 @@ public sealed record CudaDriverFile
 public sealed record CudaMajor
 {
     public int Major { get; init; }
-    public string MinorCompatDriver { get; init; } = "";
+    public string? MinorCompatDriver { get; init; }
     public string? Source { get; init; }
 }
 
@@ -78,6 +78,19 @@ public sealed class CudaDriverTable
     public CudaRelease? Find(CudaVersion v) => Releases.FirstOrDefault(r => CudaVersion.TryParse(r.Cuda) == v);
 
     public CudaMajor? FindMajor(int major) => Majors.FirstOrDefault(m => m.Major == major);
+
+    /// <summary>
+    /// The newest CUDA release whose minimum driver is at or below <paramref name="driverVersion"/> ("580.159.04"):
+    /// a floor, used only when the driver itself cannot be asked (a newer driver may support more than the table knows).
+    /// </summary>
+    public CudaVersion? HighestCudaFor(string driverVersion)
+    {
+        if (GpuRunner.Diagnostics.Requirements.PackageVersion.TryParse(driverVersion) is not { } driver) return null;
+        return Releases
+            .Where(r => GpuRunner.Diagnostics.Requirements.PackageVersion.TryParse(r.MinDriver) is { } min && min.CompareTo(driver) <= 0)
+            .Select(r => CudaVersion.TryParse(r.Cuda)!.Value)
+            .OrderDescending().Cast<CudaVersion?>().FirstOrDefault();
+    }
 
     /// <summary>The newest release the table knows.</summary>
     public CudaVersion Newest => Releases.Select(r => CudaVersion.TryParse(r.Cuda)!.Value).Max();

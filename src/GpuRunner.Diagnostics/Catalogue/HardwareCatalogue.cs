@@ -40,8 +40,11 @@ public sealed class HardwareCatalogue
             ?? Gpus.FirstOrDefault(g => g.NvmlNames.Any(n => n.Contains('*') && Glob(n).IsMatch(name)));
     }
 
-    private static Regex Glob(string pattern) =>
-        new("^" + string.Join(".*", pattern.Split('*').Select(Regex.Escape)) + "$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant);
+    // Matching runs per GPU per flavor; build each pattern's regex once.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Regex> Globs = new();
+
+    private static Regex Glob(string pattern) => Globs.GetOrAdd(pattern, p =>
+        new("^" + string.Join(".*", p.Split('*').Select(Regex.Escape)) + "$", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant));
 
     /// <summary>The built-in catalogue.</summary>
     public static HardwareCatalogue LoadDefault()
@@ -69,7 +72,8 @@ public sealed class HardwareCatalogue
         try { text = File.ReadAllText(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
         {
-            throw new CatalogueException($"catalogue {path}: cannot read: {e.Message}", e);
+            var why = e is FileNotFoundException or DirectoryNotFoundException ? "no such file" : e.Message;
+            throw new CatalogueException($"catalogue {path}: cannot read: {why}", e);
         }
         var tiers = Parse(text, $"catalogue {path}", CatalogueJsonContext.Default.TiersFile);
         var builtInGpus = Parse(EmbeddedData.Read("gpus.json"), "built-in gpus.json", CatalogueJsonContext.Default.GpusFile).Gpus ?? [];

@@ -65,14 +65,15 @@ public sealed class TierMatcher(HardwareCatalogue catalogue)
         if (fits.Count > 0)
         {
             var best = fits[0];
-            var more = best.Fields.Where(x => x.Ok && x.Above).Select(x => $"{x.Field.Field} {x.Field.Found}").ToList();
+            var more = best.Fields.Where(x => x.Ok && x.Above)
+                .Select(x => $"{x.Field.Field} {x.Field.Found.Split(" (")[0]} > {x.Field.Expected}").ToList();
             return new TierMatch
             {
                 Flavor = best.Flavor.Id,
                 Exact = best.Exact,
                 Summary = best.Exact
                     ? $"matches {best.Flavor.Id}{note}"
-                    : $"matches {best.Flavor.Id} with more than its nominal figures ({string.Join("; ", more)}){note}",
+                    : $"matches {best.Flavor.Id}, with more than its nominal figures: {string.Join(", ", more)}{note}",
                 Fields = best.Fields.Select(x => x.Field).ToList(),
                 Found = found,
             };
@@ -178,7 +179,7 @@ public sealed class TierMatcher(HardwareCatalogue catalogue)
                     var least = perGpu.Min();
                     var memOk = least >= MemoryFloor * tier.MemoryGB * Gb;
                     var above = least > MemoryExactCeiling * tier.MemoryGB * GiB;
-                    Add("gpuMemory", $"{tier.MemoryGB} GB per GPU", $"{FormatGb(least)} per GPU", memOk, above, !memOk || above,
+                    Add("gpuMemory", $"{tier.MemoryGB} GB per GPU", $"{FormatGb(least)} ({least / MiB:0} MiB) per GPU", memOk, above, !memOk || above,
                         least / (tier.MemoryGB * Gb));
                 }
             }

@@ -115,6 +115,30 @@ public class TierMatcherTests
         Assert.False(m.Fields.Single(f => f.Field == "gpu").Ok);
     }
 
+    /// <summary>The name and FB memory total nvidia-smi -q printed on the lent machine (the figures NVML gives).</summary>
+    private static DetectedGpu H200FromSmi()
+    {
+        var lines = File.ReadAllLines(Path.Combine(AppContext.BaseDirectory, "Catalogue", "Fixtures", "h200-nvidia-smi-q.txt"));
+        string Value(string line) => line[(line.IndexOf(':') + 1)..].Trim();
+        var name = Value(lines.First(l => l.TrimStart().StartsWith("Product Name")));
+        var fb = Array.FindIndex(lines, l => l.Trim() == "FB Memory Usage");
+        var total = Value(lines[fb + 1]);
+        Assert.EndsWith(" MiB", total);
+        return new DetectedGpu(name, long.Parse(total[..^4]));
+    }
+
+    [Fact]
+    public void TheRealH200CaptureMatchesOnlyTheNonDefaultEntry()
+    {
+        var gpu = H200FromSmi();
+        Assert.Equal(new DetectedGpu("NVIDIA H200", 143771), gpu);
+        var m = Matcher.Match(Facts(16, 125.8, 270, gpu));
+        Assert.Null(m.Flavor);
+        Assert.StartsWith("no tier in the catalogue matches 1x H200 141 GB", m.Summary);
+        Assert.Equal("h200", m.NonDefaultMatch);
+        Assert.Equal("150.8 GB (143771 MiB) per GPU", m.Fields.Single(f => f.Field == "gpuMemory").Found);
+    }
+
     [Fact]
     public void ExpectingTheNonDefaultH200EntryWorks()
     {
@@ -134,7 +158,7 @@ public class TierMatcherTests
         var dev = Matcher.Match(Facts(2, 23.4, 100));
         Assert.Equal("cpu-basic", dev.Flavor);
         Assert.False(dev.Exact);
-        Assert.Contains("more than its nominal figures (ram 25.1 GB", dev.Summary);
+        Assert.Equal("matches cpu-basic, with more than its nominal figures: ram 25.1 GB > 16 GB", dev.Summary);
         var tiny = Matcher.Match(Facts(1, 2, 20));
         Assert.Null(tiny.Flavor);
         Assert.Equal("cpu-basic", tiny.Nearest);
@@ -163,7 +187,7 @@ public class TierMatcherTests
         var slice = new DetectedGpu("NVIDIA A100-SXM4-40GB MIG 1g.5gb", 4864);
         var m = Matcher.Compare(Facts(12, 142, 1000, slice), "a100-large");
         Assert.False(m.Fields.Single(f => f.Field == "gpuMemory").Ok);
-        Assert.Equal("does not match a100-large: gpuMemory: expected 40 GB per GPU, found 5.1 GB per GPU", m.Summary);
+        Assert.Equal("does not match a100-large: gpuMemory: expected 40 GB per GPU, found 5.1 GB (4864 MiB) per GPU", m.Summary);
         Assert.StartsWith("1x A100 5.1 GB,", m.Found);
     }
 
