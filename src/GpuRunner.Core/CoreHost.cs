@@ -1,4 +1,6 @@
 using GpuRunner.Core.Api;
+using GpuRunner.Core.Metrics;
+using GpuRunner.Core.Pages;
 using GpuRunner.Core.Services;
 using GpuRunner.Core.Storage;
 using GpuRunner.Lifecycle;
@@ -45,6 +47,7 @@ public static class CoreHost
             await c.Store.GetSpaceAsync("healthz/probe", ctx.RequestAborted); // the database answers
             return TypedResults.Ok(new Dictionary<string, object?> { ["status"] = "ok", ["store"] = c.Store.Kind });
         });
+        app.MapPages().MapMetrics(); // issue 7: web pages, /metrics, /readyz
         HubEndpoints.Map(app, o);
         RunnerEndpoints.Map(app, o);
         UsageEndpoints.Map(app, o);
