@@ -93,6 +93,7 @@ public class ApiTests
         await c.RunnerAsync("stage", new() { ["stage"] = "APP_STARTING" }, TestCore.Bob, status: 403);
         await c.RunnerAsync("heartbeat", new(), TestCore.Bob, status: 403);
         await c.RunnerAsync("stage", new() { ["stage"] = "APP_STARTING" }, null!, status: 401);
+        await c.ExpectAsync(401, Post, "api/runner/spaces/alice/app/stage", null, raw: "{"); // auth before the body
 
         // usage: owner yes, others no; owner invoices only for oneself or an admin
         await c.ExpectAsync(200, Get, "api/usage/spaces/alice/app", TestCore.Alice);

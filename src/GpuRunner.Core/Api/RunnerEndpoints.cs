@@ -4,6 +4,7 @@ using GpuRunner.Lifecycle;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace GpuRunner.Core.Api;
 
@@ -16,9 +17,18 @@ public static class RunnerEndpoints
     public sealed record HeartbeatBody(string? EventId, DateTimeOffset? At, string? RunId, JsonElement? Gpus);
     public sealed record ExitBody(string? EventId, DateTimeOffset? At, string? RunId, int? ExitCode, string? Signal, string? StderrTail);
 
+    private const string PrincipalKey = "gpurunner.principal";
+
     public static void Map(IEndpointRouteBuilder app, CoreOptions o)
     {
         var g = app.MapGroup("/api/runner/spaces/{ns}/{name}");
+        // Authenticate before reading the body: a caller without a valid token learns nothing about its shape.
+        g.AddEndpointFilter(async (ctx, next) =>
+        {
+            var http = ctx.HttpContext;
+            http.Items[PrincipalKey] = await Http.RequireAsync(http, http.RequestServices.GetRequiredService<CoreService>());
+            return await next(ctx);
+        });
 
         g.MapPost("/runs", async (string ns, string name, HttpContext ctx, CoreService core) =>
         {
@@ -74,7 +84,7 @@ public static class RunnerEndpoints
     private static async Task<IResult> Send(HttpContext ctx, CoreService core, string ns, string name, string runId, string eventId,
         SpaceEvent? e, long at, string? payload, string? detail)
     {
-        var p = await Http.RequireAsync(ctx, core);
+        var p = (Principal)ctx.Items[PrincipalKey]!;
         var ack = await core.RunnerEventAsync(p, Http.SpaceId(ns, name), runId, eventId, e, at, payload, detail, ctx.RequestAborted);
         var body = new Dictionary<string, object?> { ["duplicate"] = ack.Duplicate, ["runId"] = ack.RunId };
         if (ack.State is { } s) body["stage"] = s.Stage.ToWire();

@@ -371,7 +371,9 @@ public abstract class SqlCoreStore : ICoreStore
     public async Task<IReadOnlyList<LedgerAggregate>> AggregateAsync(long fromMs, long toMs, string? spaceId, string? owner, CancellationToken ct = default)
     {
         var sql = $"SELECT space_id, owner, billed_flavor, hourly_micro_usd, SUM(sign * ({Least}(end_ms, @p1) - {Greatest}(start_ms, @p0))) " +
-                  $"FROM usage_ledger WHERE start_ms < @p1 AND end_ms > @p0{Scope(spaceId, owner, 2)} " +
+                  // "+start_ms": no index on time for this scan; a whole-period aggregate reads most rows, and a
+                  // sequential scan beats one index probe per row. Space/owner scopes still use their own indexes.
+                  $"FROM usage_ledger WHERE +start_ms < @p1 AND end_ms > @p0{Scope(spaceId, owner, 2)} " +
                   "GROUP BY space_id, owner, billed_flavor, hourly_micro_usd";
         return await QueryAsync(sql, r => new LedgerAggregate(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt64(3), Convert.ToInt64(r.GetValue(4))),
             ct, ScopeArgs(fromMs, toMs, spaceId, owner));
