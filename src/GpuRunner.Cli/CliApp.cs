@@ -11,7 +11,11 @@ public static class CliApp
         var root = new RootCommand("GpuRunner: verify the GPU a container really gets, and run workloads on it.");
         root.Options.Add(CommonOptions.Json);
         // One line per command; keep sorted.
+        root.Subcommands.Add(CoreServeCommand.Create(console));
+        root.Subcommands.Add(DetectCommand.Create(console));
         root.Subcommands.Add(RunCommand.Create(console));
+        root.Subcommands.Add(SpacesCommand.Create(console));
+        root.Subcommands.Add(VerifyCommand.Create(console));
         root.Subcommands.Add(VersionCommand.Create(console));
         return root;
     }

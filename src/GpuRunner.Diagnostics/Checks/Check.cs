@@ -27,6 +27,8 @@ public interface ICheck
     string Id { get; }
     string Title { get; }
     TimeSpan Deadline { get; }
+    /// <summary>Ids of checks whose results this one reads (run first by `verify --only`).</summary>
+    IReadOnlyList<string> Requires => [];
     CheckOutcome Run(CheckContext context);
 }
 

@@ -8,6 +8,7 @@ public sealed class CudaInitCheck : ICheck
     public string Id => "cuda.init";
     public string Title => "CUDA initialises";
     public TimeSpan Deadline => TimeSpan.FromSeconds(20);
+    public IReadOnlyList<string> Requires => ["driver.library"];
 
     public CheckOutcome Run(CheckContext context)
     {

@@ -10,6 +10,7 @@ public sealed class CudaMemoryCheck : ICheck
     public string Id => "cuda.memory";
     public string Title => "a context is created and memory allocated";
     public TimeSpan Deadline => TimeSpan.FromSeconds(20);
+    public IReadOnlyList<string> Requires => ["cuda.init"];
 
     public CheckOutcome Run(CheckContext context)
     {

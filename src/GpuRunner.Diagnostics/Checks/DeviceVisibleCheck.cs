@@ -8,6 +8,7 @@ public sealed class DeviceVisibleCheck : ICheck
     public string Id => "device.visible";
     public string Title => "a device is visible";
     public TimeSpan Deadline => TimeSpan.FromSeconds(5);
+    public IReadOnlyList<string> Requires => ["nvml.init", "cuda.init"];
 
     public CheckOutcome Run(CheckContext context)
     {
@@ -31,6 +32,8 @@ public sealed class DeviceVisibleCheck : ICheck
             return CheckOutcome.Pass($"{NvmlInitCheck.Plural(cuda.Value, "device")} visible to CUDA ({name}); {seen}" +
                 (cudaVisible is null ? "" : $"; CUDA_VISIBLE_DEVICES={cudaVisible}"));
         }
+        if (!cudaSaysNone && nvml is null)
+            return CheckOutcome.Skip("skipped: neither NVML nor CUDA initialised, so neither can list devices");
         if (!cudaSaysNone && nvml > 0)
             return CheckOutcome.Warn($"{seen}: CUDA could not be asked (cuda.init {cudaInit?.Status.ToString().ToUpperInvariant() ?? "did not run"})");
 

@@ -8,6 +8,7 @@ public sealed class GpuHealthCheck : ICheck
     public string Id => "gpu.health";
     public string Title => "GPU memory and clocks are healthy";
     public TimeSpan Deadline => TimeSpan.FromSeconds(5);
+    public IReadOnlyList<string> Requires => ["nvml.init"];
 
     private static readonly string[] HardwareThrottles = ["hw_slowdown", "hw_thermal_slowdown", "hw_power_brake_slowdown", "sw_thermal_slowdown"];
 

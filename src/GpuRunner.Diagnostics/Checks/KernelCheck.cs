@@ -8,6 +8,7 @@ public sealed class KernelCheck : ICheck
     public string Id => "cuda.kernel";
     public string Title => "a PTX kernel runs (vectorAdd)";
     public TimeSpan Deadline => TimeSpan.FromSeconds(30);
+    public IReadOnlyList<string> Requires => ["cuda.memory"];
 
     public CheckOutcome Run(CheckContext context)
     {

@@ -8,6 +8,7 @@ public sealed class NvmlInitCheck : ICheck
     public string Id => "nvml.init";
     public string Title => "NVML initialises";
     public TimeSpan Deadline => TimeSpan.FromSeconds(10);
+    public IReadOnlyList<string> Requires => ["driver.library"];
 
     public CheckOutcome Run(CheckContext context)
     {

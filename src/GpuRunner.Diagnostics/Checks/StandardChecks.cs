@@ -22,3 +22,30 @@ public static class StandardChecks
         return statuses.Contains(CheckStatus.Fail) ? "FAIL" : statuses.Contains(CheckStatus.Warn) ? "WARN" : "PASS";
     }
 }
+
+public static class CheckSelection
+{
+    /// <summary>
+    /// The checks to run for `--only a,b`: the selected ones plus (transitively) what they require, in list order.
+    /// Throws ArgumentException naming the unknown ids.
+    /// </summary>
+    public static (List<ICheck> Run, HashSet<string> Shown) Select(IReadOnlyList<ICheck> all, IReadOnlyCollection<string> only)
+    {
+        if (only.Count == 0) return (all.ToList(), all.Select(c => c.Id).ToHashSet());
+        var byId = all.ToDictionary(c => c.Id);
+        // A group name (torch, onnx, python, model) stands for every check whose id starts with "group.".
+        only = [.. only.SelectMany(id => byId.ContainsKey(id) ? [id]
+            : all.Where(c => c.Id.StartsWith(id + ".", StringComparison.Ordinal)).Select(c => c.Id).DefaultIfEmpty(id))];
+        var unknown = only.Where(id => !byId.ContainsKey(id)).ToList();
+        if (unknown.Count > 0)
+            throw new ArgumentException($"unknown check {string.Join(", ", unknown)}; known: {string.Join(", ", all.Select(c => c.Id))}");
+        var needed = new HashSet<string>();
+        void Add(string id)
+        {
+            if (!needed.Add(id) || !byId.TryGetValue(id, out var check)) return;
+            foreach (var r in check.Requires) Add(r);
+        }
+        foreach (var id in only) Add(id);
+        return (all.Where(c => needed.Contains(c.Id)).ToList(), only.ToHashSet());
+    }
+}

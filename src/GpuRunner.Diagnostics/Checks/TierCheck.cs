@@ -6,6 +6,7 @@ public sealed class TierCheck : ICheck
     public string Id => "tier.match";
     public string Title => "the hardware tier matches";
     public TimeSpan Deadline => TimeSpan.FromSeconds(5);
+    public IReadOnlyList<string> Requires => ["nvml.init"];
 
     public CheckOutcome Run(CheckContext context)
     {

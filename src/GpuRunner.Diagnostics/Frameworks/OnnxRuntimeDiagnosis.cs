@@ -40,6 +40,10 @@ public static partial class OnnxRuntimeDiagnosis
     {
         if (message.Contains("not enabled in this build", StringComparison.OrdinalIgnoreCase)) return CpuPackage;
         var missing = MissingLibrary().Match(message);
+        if (missing.Success && missing.Groups["lib"].Value.StartsWith("libonnxruntime_providers", StringComparison.Ordinal))
+            return new Diagnosis("ort-cuda-provider-missing",
+                $"{missing.Groups["lib"].Value} (ONNX Runtime's CUDA provider, 284 MB) is not beside the application, so ORT can only use the CPU",
+                "copy libonnxruntime_providers_cuda.so and libonnxruntime_providers_shared.so from Microsoft.ML.OnnxRuntime.Gpu.Linux 1.31.0 (runtimes/linux-x64/native) next to gpurunner");
         if (missing.Success)
             return MissingLibraries(missing.Groups["lib"].Value, CudaLibraryProbe.Probe());
         if (message.Contains("CPU EP fallback", StringComparison.OrdinalIgnoreCase) || message.Contains("disable_cpu_ep_fallback", StringComparison.OrdinalIgnoreCase))

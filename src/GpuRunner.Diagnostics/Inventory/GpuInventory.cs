@@ -56,8 +56,8 @@ public static class GpuInventory
         gpu.MigMode = Take(device.MigEnabled().Map(OnOff), "migMode", missing);
         gpu.PersistenceMode = Take(device.PersistenceEnabled().Map(OnOff), "persistenceMode", missing);
         gpu.TemperatureC = TakeValue(device.TemperatureC().Map(t => (int)t), "temperatureC", missing);
-        gpu.PowerDrawW = TakeValue(device.PowerDrawW().Map(w => Math.Round(w, 1)), "power.draw", missing);
-        gpu.PowerLimitW = TakeValue(device.PowerLimitW().Map(w => Math.Round(w, 1)), "power.limit", missing);
+        gpu.PowerDrawW = TakeValue(device.PowerDrawW().Map(w => Math.Round(w, 2)), "power.draw", missing);
+        gpu.PowerLimitW = TakeValue(device.PowerLimitW().Map(w => Math.Round(w, 2)), "power.limit", missing);
         gpu.Clocks = new ClockReport
         {
             SmMHz = TakeValue(device.SmClockMHz().Map(v => (int)v), "clocks.sm", missing),

@@ -14,8 +14,8 @@ public interface ITierMatcher
     /// <summary>Null when no catalogue is available. With <paramref name="expect"/>, compares against that flavor.</summary>
     TierReport? Match(HostReport? host, IReadOnlyList<GpuReport> gpus, string? expect);
 
-    /// <summary>True when <paramref name="flavor"/> names a flavor of the catalogue (bad --expect is a usage error).</summary>
-    bool Knows(string flavor);
+    /// <summary>The catalogue's flavor names (empty without a catalogue); an --expect outside them is a usage error.</summary>
+    IReadOnlyList<string> Flavors { get; }
 }
 
 /// <summary>What a report needs besides the GPU layer. Swappable so tests and the CLI can plug the real ones in.</summary>
@@ -48,5 +48,5 @@ public sealed class MinimalHostInspector : IHostInspector
 public sealed class NoCatalogue : ITierMatcher
 {
     public TierReport? Match(HostReport? host, IReadOnlyList<GpuReport> gpus, string? expect) => null;
-    public bool Knows(string flavor) => false;
+    public IReadOnlyList<string> Flavors => [];
 }

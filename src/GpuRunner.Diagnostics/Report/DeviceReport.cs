@@ -8,7 +8,7 @@ public sealed class DeviceReport
 {
     public string Schema { get; set; } = "gpurunner.report/1";
     public ToolInfo Tool { get; set; } = new();
-    public DateTimeOffset Timestamp { get; set; } = DateTimeOffset.UtcNow;
+    public DateTime Timestamp { get; set; } = new(DateTime.UtcNow.Ticks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, DateTimeKind.Utc);
     public HostReport? Host { get; set; }
     public DriverReport Driver { get; set; } = new();
     public List<GpuReport> Gpus { get; set; } = [];

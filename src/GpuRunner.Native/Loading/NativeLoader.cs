@@ -36,13 +36,18 @@ public sealed class NativeLoader
 
     private readonly Func<string, string?> _getEnv;
     private readonly IReadOnlyList<string> _folders;
+    private readonly bool _defaultSearch;
     private readonly Lock _gate = new();
     private LoadResult? _nvml, _cuda;
 
-    public NativeLoader(Func<string, string?>? getEnv = null, IReadOnlyList<string>? folders = null)
+    /// <param name="getEnv">Environment lookup (tests inject one).</param>
+    /// <param name="folders">Folders after the default search (default: <see cref="SearchFolders"/>).</param>
+    /// <param name="defaultSearch">Whether bare names go through the dynamic loader's own search (ldconfig, LD_LIBRARY_PATH).</param>
+    public NativeLoader(Func<string, string?>? getEnv = null, IReadOnlyList<string>? folders = null, bool defaultSearch = true)
     {
         _getEnv = getEnv ?? Environment.GetEnvironmentVariable;
         _folders = folders ?? SearchFolders;
+        _defaultSearch = defaultSearch;
     }
 
     /// <summary>The process-wide loader behind [LibraryImport("nvml")] / [LibraryImport("cuda")].</summary>
@@ -95,8 +100,11 @@ public sealed class NativeLoader
             else
                 yield return overridePath; // a file (or a name the loader should resolve)
         }
-        yield return versioned;
-        yield return unversioned;
+        if (_defaultSearch)
+        {
+            yield return versioned;
+            yield return unversioned;
+        }
         foreach (var folder in _folders)
         {
             yield return Path.Combine(folder, versioned);

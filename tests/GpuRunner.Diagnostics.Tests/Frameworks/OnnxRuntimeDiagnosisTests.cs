@@ -17,6 +17,15 @@ public class OnnxRuntimeDiagnosisTests
     }
 
     [Fact]
+    public void MissingProviderItselfIsNamed()
+    {
+        var d = OnnxRuntimeDiagnosis.ExplainMessage("Failed to load library libonnxruntime_providers_cuda.so with error: " +
+            "libonnxruntime_providers_cuda.so: cannot open shared object file: No such file or directory");
+        Assert.Equal("ort-cuda-provider-missing", d.Name);
+        Assert.Contains("next to gpurunner", d.Fix);
+    }
+
+    [Fact]
     public void EveryLibraryTheLoaderCannotOpenIsListed()
     {
         LibraryProbe[] probes =

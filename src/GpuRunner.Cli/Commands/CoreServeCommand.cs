@@ -1,0 +1,80 @@
+using System.CommandLine;
+using GpuRunner.Cli.Infrastructure;
+using GpuRunner.Core;
+using GpuRunner.Core.Storage;
+
+namespace GpuRunner.Cli.Commands;
+
+/// <summary>`gpurunner core serve`: runs the lifecycle and billing core (HTTP API + time rules) until Ctrl-C/SIGTERM.</summary>
+public static class CoreServeCommand
+{
+    public static Command Create(IConsole console)
+    {
+        var urls = new Option<string?>("--urls") { Description = "Where to listen, e.g. http://127.0.0.1:8080 (several: separated by ';')." };
+        var db = new Option<string?>("--db")
+        {
+            Description = "sqlite:PATH or postgres:CONNSTRING. Default: SQLite at $GPURUNNER_DATA/core.db (else ~/.local/share/gpurunner/core.db).",
+        };
+        var users = new Option<string[]>("--user") { Description = "Seed a user: NAME=TOKEN (repeatable; for local use)." };
+        var admins = new Option<string[]>("--admin") { Description = "Seed an admin (can give grants, read all invoices): NAME=TOKEN (repeatable)." };
+        var publicUrl = new Option<string?>("--public-url") { Description = "Base URL clients use (put in repos/create's url); default: each request's own scheme and host." };
+        var tick = new Option<double?>("--tick") { Description = "Seconds between time-rule checks (sleep, lost heartbeats). Default 5." };
+        var lease = new Option<double?>("--heartbeat-lease") { Description = "Seconds without a heartbeat before a live Space counts as failed. Default 90." };
+
+        var serve = new Command("serve", "Run the lifecycle and billing core (Hub-compatible Space API, runner routes, usage and invoices).");
+        foreach (var o in new Option[] { urls, db, users, admins, publicUrl, tick, lease }) serve.Options.Add(o);
+        serve.SetHandler(console, async (parse, ct) =>
+        {
+            var o = new CoreOptions { PublicUrl = parse.GetValue(publicUrl) };
+            if (o.PublicUrl is not null && !Uri.TryCreate(o.PublicUrl, UriKind.Absolute, out _))
+                throw new CommandException($"--public-url must be an absolute URL, got '{o.PublicUrl}'");
+            foreach (var u in (parse.GetValue(urls) ?? "http://127.0.0.1:8080").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                if (!Uri.TryCreate(u, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+                    throw new CommandException($"--urls: '{u}' is not an http(s) URL");
+                o.Urls.Add(u);
+            }
+            foreach (var (spec, admin) in (parse.GetValue(users) ?? []).Select(s => (s, false)).Concat((parse.GetValue(admins) ?? []).Select(s => (s, true))))
+            {
+                var eq = spec.IndexOf('=');
+                if (eq <= 0 || eq == spec.Length - 1) throw new CommandException($"{(admin ? "--admin" : "--user")} wants NAME=TOKEN, got '{spec}'");
+                o.Users.Add((spec[..eq], spec[(eq + 1)..], admin));
+            }
+            if (parse.GetValue(tick) is { } t)
+            {
+                if (t is <= 0 or > 3600) throw new CommandException($"--tick must be in (0, 3600] seconds, got {t}");
+                o.TickInterval = TimeSpan.FromSeconds(t);
+            }
+            if (parse.GetValue(lease) is { } l)
+            {
+                if (l is < 1 or > 86400) throw new CommandException($"--heartbeat-lease must be 1..86400 seconds, got {l}");
+                o.Policy = o.Policy with { HeartbeatLease = TimeSpan.FromSeconds(l) };
+            }
+
+            ICoreStore store;
+            try { store = CoreHost.OpenStore(parse.GetValue(db), o.Clock); }
+            catch (ArgumentException e) { throw new CommandException(e.Message); }
+            await using var storeScope = store;
+            Microsoft.AspNetCore.Builder.WebApplication app;
+            try { app = await CoreHost.CreateAsync(store, o); }
+            catch (Exception e) when (e is System.Data.Common.DbException or IOException or UnauthorizedAccessException or Lifecycle.LifecycleException)
+            {
+                throw new CommandException($"cannot open the database ({store.Describe}): {e.Message}");
+            }
+            await using var appScope = app;
+            try { await app.StartAsync(ct); }
+            catch (IOException e) { throw new CommandException($"cannot listen on {string.Join(", ", o.Urls)}: {e.Message}"); }
+            console.Out.WriteLine($"gpurunner core: listening on {string.Join(", ", CoreHost.Addresses(app))} (store {store.Describe})");
+            console.Out.Flush();
+            try { await Task.Delay(Timeout.Infinite, ct); }
+            catch (OperationCanceledException) { }
+            await app.StopAsync(CancellationToken.None);
+            console.Out.WriteLine("gpurunner core: stopped");
+            return ReturnCode.Ok;
+        });
+
+        var core = new Command("core", "The lifecycle and billing core.");
+        core.Subcommands.Add(serve);
+        return core;
+    }
+}

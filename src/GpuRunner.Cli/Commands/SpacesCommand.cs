@@ -1,0 +1,188 @@
+using System.CommandLine;
+using System.Text.Json;
+using GpuRunner.Cli.Infrastructure;
+using GpuRunner.Client;
+
+namespace GpuRunner.Cli.Commands;
+
+/// <summary>
+/// `gpurunner spaces create|runtime|hardware|sleeptime|pause|restart|usage|token`: the core's Space API from a shell.
+/// --core/--token or GPURUNNER_CORE_URL/GPURUNNER_TOKEN. Exit 2 when the core refuses (its `error` is printed) or
+/// cannot be reached.
+/// </summary>
+public static class SpacesCommand
+{
+    private static readonly Option<string?> Core = new("--core")
+    {
+        Description = "The core's base URL (default: $GPURUNNER_CORE_URL).", Recursive = true,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("GPURUNNER_CORE_URL"),
+    };
+    private static readonly Option<string?> Token = new("--token")
+    {
+        Description = "Your user token (default: $GPURUNNER_TOKEN).", Recursive = true,
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("GPURUNNER_TOKEN"),
+    };
+
+    public static Command Create(IConsole console)
+    {
+        var root = new Command("spaces", "Manage Spaces on a GpuRunner core (Hub-compatible API).");
+        root.Options.Add(Core);
+        root.Options.Add(Token);
+
+        var space = () => new Argument<string>("space") { Description = "NAMESPACE/NAME" };
+
+        {
+            var s = space(); var sdk = new Option<string>("--sdk") { Description = "docker, gradio, streamlit or static.", DefaultValueFactory = _ => "docker" };
+            var hw = new Option<string?>("--hardware") { Description = "Flavor, e.g. t4-small (default cpu-basic)." };
+            var sleep = new Option<long?>("--sleep") { Description = "Sleep time in seconds (-1 never; paid hardware only)." };
+            var c = new Command("create", "Create a Space.") { s, sdk, hw, sleep };
+            Handle(c, console, async (p, cl, ct) => await cl.CreateAsync(p.GetValue(s)!, p.GetValue(sdk)!, p.GetValue(hw), p.GetValue(sleep), ct),
+                j => $"created {j.GetProperty("name").GetString()}: {j.GetProperty("url").GetString()}");
+            root.Subcommands.Add(c);
+        }
+        {
+            var s = space();
+            var c = new Command("runtime", "Show a Space's stage, hardware, sleep time and billing.") { s };
+            Handle(c, console, async (p, cl, ct) => await cl.RuntimeAsync(p.GetValue(s)!, ct), Runtime);
+            root.Subcommands.Add(c);
+        }
+        {
+            var s = new Argument<string?>("space") { Description = "NAMESPACE/NAME (omit to list the hardware and prices).", Arity = ArgumentArity.ZeroOrOne };
+            var flavor = new Argument<string?>("flavor") { Description = "The flavor to request, e.g. t4-medium.", Arity = ArgumentArity.ZeroOrOne };
+            var sleep = new Option<long?>("--sleep") { Description = "Also set the sleep time (seconds, -1 never)." };
+            var c = new Command("hardware", "Request hardware for a Space, or list the hardware and prices.") { s, flavor, sleep };
+            Handle(c, console, async (p, cl, ct) =>
+            {
+                if (p.GetValue(s) is not { } id) return await cl.ListHardwareAsync(ct);
+                var f = p.GetValue(flavor) ?? throw new CommandException("give the flavor to request, e.g. 'gpurunner spaces hardware alice/app t4-small'");
+                return await cl.RequestHardwareAsync(id, f, p.GetValue(sleep), ct);
+            }, j => j.ValueKind == JsonValueKind.Array
+                ? string.Join('\n', j.EnumerateArray().Select(h =>
+                    $"{h.GetProperty("name").GetString(),-14} {h.GetProperty("prettyName").GetString(),-22} ${h.GetProperty("unitCostUSD").GetDecimal() * 60:0.00}/h"))
+                : Runtime(j));
+            root.Subcommands.Add(c);
+        }
+        {
+            var s = space(); var secs = new Argument<long>("seconds") { Description = "Seconds of inactivity before sleeping; -1 = never." };
+            var c = new Command("sleeptime", "Set a Space's sleep time (paid hardware only).") { s, secs };
+            Handle(c, console, async (p, cl, ct) => await cl.SetSleepTimeAsync(p.GetValue(s)!, p.GetValue(secs), ct), Runtime);
+            root.Subcommands.Add(c);
+        }
+        {
+            var s = space();
+            var c = new Command("pause", "Pause a Space (billing stops; only the owner can restart it).") { s };
+            Handle(c, console, async (p, cl, ct) => await cl.PauseAsync(p.GetValue(s)!, ct), Runtime);
+            root.Subcommands.Add(c);
+        }
+        {
+            var s = space(); var factory = new Option<bool>("--factory") { Description = "Factory reboot (rebuild from scratch)." };
+            var c = new Command("restart", "Restart a Space (also a paused one; owner only).") { s, factory };
+            Handle(c, console, async (p, cl, ct) => await cl.RestartAsync(p.GetValue(s)!, p.GetValue(factory), ct), Runtime);
+            root.Subcommands.Add(c);
+        }
+        {
+            var s = space();
+            var period = new Option<string?>("--period") { Description = "YYYY-MM (default: this month)." };
+            var csv = new Option<bool>("--csv") { Description = "Print the invoice as CSV." };
+            var current = new Option<bool>("--current") { Description = "Cost of the current run instead of a period." };
+            var c = new Command("usage", "Show a Space's usage and invoice (owner).") { s, period, csv, current };
+            c.SetHandler(console, async (p, ct) =>
+            {
+                using var cl = Client(p);
+                try
+                {
+                    if (p.GetValue(csv) && !p.GetValue(current))
+                    {
+                        console.Out.Write(await cl.UsageAsync(p.GetValue(s)!, p.GetValue(period), true, ct));
+                        return ReturnCode.Ok;
+                    }
+                    var j = p.GetValue(current)
+                        ? await cl.CurrentRunAsync(p.GetValue(s)!, ct)
+                        : JsonDocument.Parse(await cl.UsageAsync(p.GetValue(s)!, p.GetValue(period), false, ct)).RootElement.Clone();
+                    Print(console, p, j, Invoice);
+                    return ReturnCode.Ok;
+                }
+                catch (Exception e) when (e is SpacesApiException or ArgumentException) { throw new CommandException(e.Message); }
+            });
+            root.Subcommands.Add(c);
+        }
+        {
+            var s = space();
+            var c = new Command("token", "Issue a runner token for a Space (owner only); printed on the last line.") { s };
+            c.SetHandler(console, async (p, ct) =>
+            {
+                using var cl = Client(p);
+                try
+                {
+                    var token = await cl.IssueRunnerTokenAsync(p.GetValue(s)!, ct);
+                    if (p.GetValue(CommonOptions.Json))
+                        console.Out.WriteLine(JsonSerializer.Serialize(new { space = p.GetValue(s), kind = "runner", token }));
+                    else
+                    {
+                        console.Out.WriteLine($"runner token for {p.GetValue(s)} (shown once; the core keeps only its hash):");
+                        console.Out.WriteLine(token);
+                    }
+                    return ReturnCode.Ok;
+                }
+                catch (Exception e) when (e is SpacesApiException or ArgumentException) { throw new CommandException(e.Message); }
+            });
+            root.Subcommands.Add(c);
+        }
+        return root;
+    }
+
+    private static SpacesClient Client(ParseResult p)
+    {
+        var url = p.GetValue(Core);
+        if (string.IsNullOrWhiteSpace(url)) throw new CommandException("no core URL: pass --core URL or set GPURUNNER_CORE_URL");
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+            throw new CommandException($"--core must be an http(s) URL, got '{url}'");
+        return new SpacesClient(uri, p.GetValue(Token));
+    }
+
+    private static void Handle(Command c, IConsole console, Func<ParseResult, SpacesClient, CancellationToken, Task<JsonElement>> call, Func<JsonElement, string> plain)
+    {
+        c.SetHandler(console, async (p, ct) =>
+        {
+            using var cl = Client(p);
+            try
+            {
+                Print(console, p, await call(p, cl, ct), plain);
+                return ReturnCode.Ok;
+            }
+            catch (Exception e) when (e is SpacesApiException or ArgumentException) { throw new CommandException(e.Message); }
+        });
+    }
+
+    private static void Print(IConsole console, ParseResult p, JsonElement j, Func<JsonElement, string> plain) =>
+        console.Out.WriteLine(p.GetValue(CommonOptions.Json) ? j.GetRawText() : plain(j));
+
+    private static string Str(JsonElement j, string name) =>
+        j.TryGetProperty(name, out var v) ? v.ValueKind switch { JsonValueKind.Null => "-", JsonValueKind.String => v.GetString()!, _ => v.GetRawText() } : "-";
+
+    private static string Runtime(JsonElement j)
+    {
+        var hw = j.GetProperty("hardware");
+        var lines = new List<string>
+        {
+            $"{Str(j, "id")}: {Str(j, "stage")} on {Str(hw, "current")} (requested {Str(hw, "requested")})",
+            $"sleep: {(j.TryGetProperty("sleepTimeEffective", out var s) && s.ValueKind == JsonValueKind.Number ? s.GetInt64() + " s" : "never")}",
+        };
+        if (j.TryGetProperty("billing", out var b) && b.TryGetProperty("billing", out var on) && on.ValueKind == JsonValueKind.True)
+            lines.Add($"billing: {Str(b, "flavor")} since {Str(b, "since")}");
+        else lines.Add("billing: off");
+        if (Str(j, "pauseReason") is var pr && pr != "-") lines.Add($"paused: {pr}");
+        if (j.TryGetProperty("hardwareMismatch", out var m) && m.ValueKind == JsonValueKind.Object)
+            lines.Add($"hardware mismatch: {Str(m, "summary")} (billed as {Str(m, "billedAs")})");
+        return string.Join('\n', lines);
+    }
+
+    private static string Invoice(JsonElement j)
+    {
+        var lines = new List<string> { $"{Str(j, "scope")}: {Str(j, "from")} .. {Str(j, "to")}{(Str(j, "provisional") == "true" ? " (provisional: a run is still open)" : "")}" };
+        foreach (var l in j.GetProperty("lines").EnumerateArray())
+            lines.Add($"  {Str(l, "space")} {Str(l, "flavor")}: {Str(l, "minutes")} min, owed ${Str(l, "owedUSD")} (granted {Str(l, "grantedMicroUSD")} µUSD)");
+        lines.Add($"owed: ${Str(j, "owedUSD")}");
+        return string.Join('\n', lines);
+    }
+}

@@ -1,0 +1,86 @@
+using System.Text.Json;
+using GpuRunner.Lifecycle;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace GpuRunner.Core.Api;
+
+/// <summary>An HTTP-level refusal that is not a domain rule: auth (401), body too large (413), malformed body (400).</summary>
+public sealed class ApiException(int status, string message) : Exception(message)
+{
+    public int Status { get; } = status;
+}
+
+/// <summary>
+/// The one place errors become responses: ProblemDetails JSON that also carries `error` (the field the Hub client
+/// shows). Expected refusals are logged at Debug; anything else is a 500 with a generic message and a logged trace,
+/// so bad input can never surface as a stack trace.
+/// </summary>
+public static class ApiErrors
+{
+    public static int StatusOf(LifecycleErrorKind kind) => kind switch
+    {
+        LifecycleErrorKind.BadInput => StatusCodes.Status400BadRequest,
+        LifecycleErrorKind.Forbidden => StatusCodes.Status403Forbidden,
+        LifecycleErrorKind.NotFound => StatusCodes.Status404NotFound,
+        LifecycleErrorKind.Conflict or LifecycleErrorKind.IllegalTransition or LifecycleErrorKind.Stale => StatusCodes.Status409Conflict,
+        LifecycleErrorKind.RuleBroken => StatusCodes.Status422UnprocessableEntity,
+        _ => StatusCodes.Status500InternalServerError,
+    };
+
+    public static async Task Middleware(HttpContext ctx, RequestDelegate next)
+    {
+        try
+        {
+            await next(ctx);
+        }
+        catch (Exception e) when (!ctx.Response.HasStarted && !ctx.RequestAborted.IsCancellationRequested)
+        {
+            var (status, message, code) = e switch
+            {
+                LifecycleException l => (StatusOf(l.Kind), l.Message, KindCode(l.Kind)),
+                ApiException a => (a.Status, a.Message, a.Status switch { 401 => "unauthorized", 413 => "too_large", _ => "bad_request" }),
+                BadHttpRequestException b => (b.StatusCode, b.StatusCode == 413
+                    ? "request body too large" : "bad request: " + b.Message, b.StatusCode == 413 ? "too_large" : "bad_request"),
+                _ => (500, "internal error in the core (logged); please report it", "internal"),
+            };
+            var log = ctx.RequestServices.GetService(typeof(ILoggerFactory)) as ILoggerFactory;
+            if (status == 500) log?.CreateLogger("GpuRunner.Core").LogError(e, "{Method} {Path} failed", ctx.Request.Method, ctx.Request.Path);
+            await WriteAsync(ctx, status, message, code);
+        }
+    }
+
+    private static string KindCode(LifecycleErrorKind k) => k switch
+    {
+        LifecycleErrorKind.IllegalTransition => "illegal_transition",
+        LifecycleErrorKind.RuleBroken => "rule_broken",
+        LifecycleErrorKind.BadInput => "bad_request",
+        LifecycleErrorKind.NotFound => "not_found",
+        LifecycleErrorKind.Forbidden => "forbidden",
+        LifecycleErrorKind.Stale => "stale_event",
+        _ => "conflict",
+    };
+
+    // Messages quote names with '...': keep them readable (the body is JSON, never embedded in HTML).
+    private static readonly JsonSerializerOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    public static Task WriteAsync(HttpContext ctx, int status, string message, string code)
+    {
+        ctx.Response.Clear();
+        ctx.Response.StatusCode = status;
+        ctx.Response.ContentType = "application/problem+json";
+        if (status == 401) ctx.Response.Headers.WWWAuthenticate = "Bearer";
+        var body = new Dictionary<string, object?>
+        {
+            ["type"] = $"https://httpstatuses.io/{status}",
+            ["title"] = ReasonPhrase(status),
+            ["status"] = status,
+            ["detail"] = message,
+            ["error"] = message,
+            ["code"] = code,
+        };
+        return ctx.Response.WriteAsync(JsonSerializer.Serialize(body, Relaxed));
+    }
+
+    private static string ReasonPhrase(int status) => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status);
+}

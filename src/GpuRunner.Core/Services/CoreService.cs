@@ -1,0 +1,295 @@
+using System.Collections.Concurrent;
+using GpuRunner.Core.Storage;
+using GpuRunner.Lifecycle;
+
+namespace GpuRunner.Core.Services;
+
+/// <summary>Acknowledgement of a runner event.</summary>
+public sealed record Ack(bool Duplicate, string? RunId, SpaceState? State);
+
+/// <summary>What the HTTP layer asks of the core. Pure domain decisions happen in <see cref="SpaceMachine"/>;
+/// this class authorises, dates events on the injected clock, and runs them in the store's writer.</summary>
+public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProvider clock)
+{
+    public const string CoreSource = "core";
+    private readonly ConcurrentDictionary<string, (Principal? P, long Until)> _tokenCache = new();
+
+    public ICoreStore Store => store;
+    public SpaceMachine Machine => machine;
+    public TimeProvider Clock => clock;
+    public long NowMs => clock.GetUtcNow().ToUnixTimeMilliseconds();
+
+    // ------------------------------------------------------------ users and tokens
+
+    public async Task<Principal?> AuthenticateAsync(string token, CancellationToken ct)
+    {
+        var hash = Tokens.Hash(token);
+        var now = NowMs;
+        if (_tokenCache.TryGetValue(hash, out var hit) && hit.Until > now) return hit.P;
+        var p = await store.FindTokenAsync(hash, ct);
+        // Cache hits and misses briefly: a runner fleet sends thousands of events per second with few tokens.
+        if (_tokenCache.Count > 100_000) _tokenCache.Clear();
+        _tokenCache[hash] = (p, now + (p is null ? 2_000 : 30_000));
+        return p;
+    }
+
+    public Task SeedUserAsync(string name, string token, bool admin, CancellationToken ct = default)
+    {
+        if (string.IsNullOrWhiteSpace(name) || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+            throw new LifecycleException(LifecycleErrorKind.BadInput, $"bad user name '{name}'");
+        if (token.Length < 8) throw new LifecycleException(LifecycleErrorKind.BadInput, $"token of user '{name}' is too short (8 characters at least)");
+        return store.WriteAsync(tx => { tx.UpsertUser(name, admin); tx.InsertToken(Tokens.Hash(token), "user", name, null); return 0; }, ct);
+    }
+
+    public Task<string> IssueRunnerTokenAsync(Principal p, string id, CancellationToken ct = default)
+    {
+        var token = Tokens.New("grr_");
+        return store.WriteAsync(tx =>
+        {
+            var s = tx.GetSpace(id) ?? throw NotFound(id);
+            p.EnsureOwner(s, "issue runner tokens");
+            tx.InsertToken(Tokens.Hash(token), "runner", p.Name, id);
+            return token;
+        }, ct);
+    }
+
+    // ------------------------------------------------------------ owner actions (Hub routes)
+
+    public async Task<SpaceState> CreateAsync(Principal p, string ns, string name, string? sdk, string? flavor, long? sleep, CancellationToken ct = default)
+    {
+        if (p.Kind != PrincipalKind.User) throw Forbidden("a runner token cannot create Spaces");
+        if (ns != p.Name && !p.IsAdmin) throw Forbidden($"user '{p.Name}' can create Spaces only in the namespace '{p.Name}', not '{ns}'");
+        var id = $"{ns}/{name}";
+        var created = new Created(ns, sdk ?? "", flavor ?? HardwareCatalogue.FreeDefault, sleep, Guid.NewGuid().ToString("n")) { AtMs = NowMs };
+        var state = machine.Create(id, created); // validates before anything is written
+        return await store.WriteAsync(tx =>
+        {
+            if (tx.GetOwner(id) is not null) throw new LifecycleException(LifecycleErrorKind.Conflict, $"Space {id} already exists");
+            tx.InsertSpace(state);
+            tx.InsertEvent(new StoredEvent(id, CoreSource, "created:" + state.Uid, "created", created.AtMs, created.AtMs, true, CoreJson.Event(created)));
+            return state;
+        }, ct);
+    }
+
+    public Task<SpaceState> OwnerActionAsync(Principal p, string id, string action, SpaceEvent e, CancellationToken ct = default)
+    {
+        e = e with { AtMs = NowMs };
+        return store.WriteAsync(tx =>
+        {
+            var s = tx.GetSpace(id) ?? throw NotFound(id);
+            p.EnsureOwner(s, action);
+            return Apply(tx, s, e, CoreSource, Guid.NewGuid().ToString("n"));
+        }, ct);
+    }
+
+    public Task DeleteAsync(Principal p, string id, CancellationToken ct = default)
+    {
+        var e = new DeleteRequested { AtMs = NowMs };
+        return store.WriteAsync(tx =>
+        {
+            var s = tx.GetSpace(id) ?? throw NotFound(id);
+            p.EnsureOwner(s, "delete it");
+            Apply(tx, s, e, CoreSource, Guid.NewGuid().ToString("n")); // closes the open interval into the ledger
+            tx.DeleteSpace(id);
+            return 0;
+        }, ct);
+    }
+
+    /// <summary>A visitor (anyone): wakes a sleeping Space and postpones sleep. Repeated visits within a minute to an
+    /// awake Space are not stored (they change nothing that matters at minute resolution).</summary>
+    public async Task<SpaceState> VisitAsync(string id, CancellationToken ct = default)
+    {
+        var now = NowMs;
+        var s = await store.GetSpaceAsync(id, ct) ?? throw NotFound(id);
+        if (s.Stage != Stage.Stopped && s.LastVisitAtMs is { } last && now - last < 60_000) return s;
+        var e = new Visited { AtMs = now };
+        return await store.WriteAsync(tx =>
+        {
+            var cur = tx.GetSpace(id) ?? throw NotFound(id);
+            return Apply(tx, cur, e, CoreSource, Guid.NewGuid().ToString("n"));
+        }, ct);
+    }
+
+    public async Task<SpaceState> GetAsync(Principal p, string id, CancellationToken ct = default)
+    {
+        var s = await store.GetSpaceAsync(id, ct) ?? throw NotFound(id);
+        p.EnsureCanRead(s);
+        return s;
+    }
+
+    public Task AddGrantAsync(Principal p, Grant g, CancellationToken ct = default)
+    {
+        if (!p.IsAdmin) throw Forbidden("only an admin can give community grants");
+        machine.Catalogue.Get(g.Flavor);
+        if (g.ToMs <= g.FromMs) throw new LifecycleException(LifecycleErrorKind.BadInput, "a grant's 'to' must be after its 'from'");
+        return store.WriteAsync(tx => { _ = tx.GetOwner(g.SpaceId) ?? throw NotFound(g.SpaceId); tx.InsertGrant(g); return 0; }, ct);
+    }
+
+    // ------------------------------------------------------------ runner events
+
+    /// <summary>
+    /// Applies one runner event exactly once: dedup on (Space, "run:" + runId, eventId) in the same transaction that
+    /// writes it. Heartbeats only move the last evidence of life; other events go through the stage machine.
+    /// </summary>
+    public Task<Ack> RunnerEventAsync(Principal p, string id, string runId, string eventId, SpaceEvent? e, long atMs,
+        string? payload, string? detail, CancellationToken ct = default)
+    {
+        if (string.IsNullOrWhiteSpace(eventId) || eventId.Length > 200) throw Bad("eventId is required (at most 200 characters)");
+        if (string.IsNullOrWhiteSpace(runId) || runId.Length > 200) throw Bad("runId is required (at most 200 characters)");
+        var now = NowMs;
+        machine.Policy.EnsureTimely(atMs, now);
+        var source = "run:" + runId;
+        if (p.Kind == PrincipalKind.Runner && p.SpaceId != id)
+            throw Forbidden($"cannot report for {id} with a runner token of {p.SpaceId}");
+        return store.WriteAsync(tx =>
+        {
+            if (e is null)
+            {
+                var owner = tx.GetOwner(id) ?? throw NotFound(id);
+                if (p.Kind == PrincipalKind.User && p.Name != owner) throw Forbidden($"cannot report for {id} with user '{p.Name}'");
+                if (tx.EventSeen(id, source, eventId)) return new Ack(true, runId, null);
+                tx.InsertEvent(new StoredEvent(id, source, eventId, "heartbeat", atMs, now, false, payload));
+                tx.Heartbeat(id, atMs);
+                return new Ack(false, runId, null);
+            }
+            var s = tx.GetSpace(id) ?? throw NotFound(id);
+            p.EnsureCanReport(s);
+            if (tx.EventSeen(id, source, eventId)) return new Ack(true, runId, s);
+            var next = Apply(tx, s, e, source, eventId, detail);
+            return new Ack(false, runId, next);
+        }, ct);
+    }
+
+    /// <summary>
+    /// In order: apply incrementally. Late (older than the newest applied state event): re-fold the Space's stored
+    /// history with the event in its place; refuse it if that history no longer holds; otherwise append
+    /// compensating (-1) rows for intervals that changed and (+1) rows for the corrected ones.
+    /// </summary>
+    private SpaceState Apply(IStoreTx tx, SpaceState s, SpaceEvent e, string source, string eventId, string? detail = null)
+    {
+        var now = tx.NowMs;
+        var stored = new StoredEvent(s.Id, source, eventId, KindOf(e), e.AtMs, now, true, CoreJson.Event(e), detail);
+        if (e.AtMs >= s.LastStateEventAtMs)
+        {
+            var step = machine.Apply(s, e);
+            tx.InsertEvent(stored);
+            tx.UpdateSpace(step.State);
+            tx.AppendLedger(step.Closed.Select(i => new LedgerRow(i, +1, "metered", now)));
+            return step.State;
+        }
+
+        var history = tx.StateEvents(s.Id).Select(x => CoreJson.ReadEvent(x.Payload!)).ToList();
+        var at = history.FindLastIndex(h => h.AtMs <= e.AtMs) + 1;
+        history.Insert(Math.Max(at, 1), e);
+        Step replay;
+        try { replay = machine.Replay(s.Id, history); }
+        catch (LifecycleException x)
+        {
+            throw new LifecycleException(x.Kind == LifecycleErrorKind.BadInput ? x.Kind : LifecycleErrorKind.Conflict,
+                $"late event ({KindOf(e)} at {Time.Format(e.AtMs)}) does not fit the Space's history: {x.Message}");
+        }
+        var next = replay.State with
+        {
+            LastHeartbeatAtMs = s.LastHeartbeatAtMs,
+            LastStateEventAtMs = Math.Max(s.LastStateEventAtMs, e.AtMs),
+        };
+        var net = new Dictionary<UsageInterval, int>();
+        foreach (var row in tx.Ledger(s.Id, s.Uid)) net[row.Interval] = net.GetValueOrDefault(row.Interval) + row.Sign;
+        var want = new Dictionary<UsageInterval, int>();
+        foreach (var i in replay.Closed) want[i] = want.GetValueOrDefault(i) + 1;
+        var rows = new List<LedgerRow>();
+        foreach (var key in net.Keys.Union(want.Keys))
+        {
+            var delta = want.GetValueOrDefault(key) - net.GetValueOrDefault(key);
+            for (var k = 0; k < Math.Abs(delta); k++)
+                rows.Add(new LedgerRow(key, Math.Sign(delta), delta > 0 ? "metered (late event)" : $"compensation: late {KindOf(e)} at {Time.Format(e.AtMs)}", now));
+        }
+        tx.InsertEvent(stored);
+        tx.UpdateSpace(next);
+        tx.AppendLedger(rows);
+        return next;
+    }
+
+    public static string KindOf(SpaceEvent e) => e switch
+    {
+        StageReported sr => "stage:" + sr.Stage.ToWire(),
+        _ => e.GetType().Name switch
+        {
+            nameof(RunStarted) => "run", nameof(DeviceReported) => "device", nameof(RunExited) => "exit",
+            nameof(HeartbeatsLost) => "heartbeats-lost", nameof(SleepDue) => "sleep", nameof(Visited) => "visit",
+            nameof(PauseRequested) => "pause", nameof(RestartRequested) => "restart", nameof(HardwareRequested) => "hardware",
+            nameof(SleepTimeSet) => "sleeptime", nameof(DeleteRequested) => "delete", var n => n.ToLowerInvariant(),
+        },
+    };
+
+    // ------------------------------------------------------------ time rules
+
+    /// <summary>Applies every due time rule (lost heartbeats, sleep) as of the clock's now. Returns how many fired.</summary>
+    public async Task<int> TickAsync(CancellationToken ct = default)
+    {
+        var now = NowMs;
+        var fired = 0;
+        foreach (var s in await store.ListLiveSpacesAsync(ct))
+        {
+            if (machine.Due(s, now) is null) continue;
+            var applied = await store.WriteAsync(tx =>
+            {
+                var cur = tx.GetSpace(s.Id);
+                if (cur is null || machine.Due(cur, now) is not { } due) return false; // changed meanwhile
+                // A deterministic id: two core instances firing the same rule apply it once.
+                var id = $"{KindOf(due)}:{due.AtMs}:{cur.RunId}";
+                if (tx.EventSeen(cur.Id, CoreSource, id)) return false;
+                Apply(tx, cur, due, CoreSource, id);
+                return true;
+            }, ct);
+            if (applied) fired++;
+        }
+        return fired;
+    }
+
+    // ------------------------------------------------------------ usage and invoices
+
+    public async Task<Invoice> InvoiceAsync(string scope, long fromMs, long toMs, string? spaceId, string? owner, CancellationToken ct = default)
+    {
+        var now = NowMs;
+        var totals = (await store.AggregateAsync(fromMs, toMs, spaceId, owner, ct))
+            .Select(a => new UsageTotal(a.SpaceId, a.Owner, a.BilledFlavor, a.HourlyMicroUsd, a.MeteredMs, 0)).ToList();
+        var grants = await store.GrantsAsync(fromMs, toMs, spaceId, owner, ct);
+        if (grants.Count > 0)
+        {
+            foreach (var sid in grants.Select(g => g.SpaceId).Distinct())
+                foreach (var row in await store.LedgerAsync(fromMs, toMs, sid, null, ct))
+                {
+                    var i = row.Interval;
+                    var granted = Invoicing.GrantedMs(i.SpaceId, i.RequestedFlavor, i.StartMs, i.EndMs, fromMs, toMs, grants);
+                    if (granted != 0) totals.Add(new UsageTotal(i.SpaceId, i.Owner, i.BilledFlavor, i.HourlyMicroUsd, 0, row.Sign * granted));
+                }
+        }
+        var provisional = false;
+        var spaces = spaceId is not null
+            ? (await store.GetSpaceAsync(spaceId, ct) is { } one ? [one] : [])
+            : await store.ListSpacesAsync(owner, ct);
+        foreach (var s in spaces.Where(x => x.Open is not null))
+        {
+            var o = s.Open!;
+            var ms = Invoicing.Overlap(o.StartMs, now, fromMs, toMs);
+            if (ms <= 0) continue;
+            provisional = true;
+            totals.Add(new UsageTotal(s.Id, s.Owner, o.BilledFlavor, o.HourlyMicroUsd, ms,
+                Invoicing.GrantedMs(s.Id, o.RequestedFlavor, o.StartMs, now, fromMs, toMs, grants)));
+        }
+        return Invoicing.Build(scope, fromMs, toMs, totals, provisional);
+    }
+
+    /// <summary>Cost of the current run: everything metered since the run registered, the open interval up to now.</summary>
+    public async Task<(SpaceState State, Invoice Invoice)> CurrentRunAsync(Principal p, string id, CancellationToken ct = default)
+    {
+        var s = await GetAsync(p, id, ct);
+        var since = s.RunStartedAtMs ?? s.CreatedAtMs;
+        return (s, await InvoiceAsync($"run {s.RunId ?? "(none)"} of {id}", since, Math.Max(since, NowMs) + 1, id, null, ct));
+    }
+
+    private static LifecycleException NotFound(string id) => new(LifecycleErrorKind.NotFound, $"Space {id} not found");
+    private static LifecycleException Forbidden(string m) => new(LifecycleErrorKind.Forbidden, m);
+    private static LifecycleException Bad(string m) => new(LifecycleErrorKind.BadInput, m);
+}

@@ -1,0 +1,30 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace GpuRunner.Core.Services;
+
+/// <summary>Runs the time rules (sleep after inactivity, lost heartbeats -> failure -> auto-pause) on the injected
+/// clock, so tests move time with a fake TimeProvider instead of sleeping.</summary>
+public sealed class TimeRulesService(CoreService core, CoreOptions options, ILogger<TimeRulesService> log) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.TickInterval, options.Clock);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                try
+                {
+                    var fired = await core.TickAsync(stoppingToken);
+                    if (fired > 0) log.LogInformation("time rules: {Count} Space(s) changed", fired);
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    log.LogError(e, "time rules failed; retrying at the next tick");
+                }
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+}

@@ -1,0 +1,18 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace GpuRunner.Core.Services;
+
+/// <summary>
+/// Tokens are 256-bit random strings; only their SHA-256 is stored. A fast hash is enough here (unlike passwords):
+/// a 256-bit random token cannot be guessed or brute-forced from its hash, and a plain hash lets the core find the
+/// token with one indexed lookup per request. Seeded user tokens (--user NAME=TOKEN) are the operator's choice and
+/// should be long and random too.
+/// </summary>
+public static class Tokens
+{
+    public static string New(string prefix) =>
+        prefix + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    public static string Hash(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+}

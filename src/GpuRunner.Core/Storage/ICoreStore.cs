@@ -1,0 +1,68 @@
+using GpuRunner.Lifecycle;
+
+namespace GpuRunner.Core.Storage;
+
+/// <summary>An event as stored: deduplicated on (SpaceId, Source, EventId).</summary>
+public sealed record StoredEvent(string SpaceId, string Source, string EventId, string Kind, long AtMs, long ReceivedMs,
+    bool StateChange, string? Payload, string? Detail = null, long Seq = 0);
+
+/// <summary>One append-only ledger row: +1 for a metered interval, -1 for its compensation.</summary>
+public sealed record LedgerRow(UsageInterval Interval, int Sign, string Reason, long RecordedMs, long Id = 0);
+
+/// <summary>Per (Space, billed flavor, price) metered time inside a period (compensations already netted).</summary>
+public sealed record LedgerAggregate(string SpaceId, string Owner, string BilledFlavor, long HourlyMicroUsd, long MeteredMs);
+
+/// <summary>
+/// Work run by the single writer inside its transaction. Synchronous on purpose: the writer is one dedicated loop,
+/// and many work items share one transaction (group commit). A work item must throw its expected refusals
+/// (<see cref="LifecycleException"/>) before it writes anything.
+/// </summary>
+public interface IStoreTx
+{
+    long NowMs { get; }
+    SpaceState? GetSpace(string id);
+    /// <summary>The owner only (cheap: no state to decode), null when there is no such Space.</summary>
+    string? GetOwner(string id);
+    /// <summary>Moves the last heartbeat forward (never back).</summary>
+    void Heartbeat(string spaceId, long atMs);
+    void InsertSpace(SpaceState s);
+    void UpdateSpace(SpaceState s);
+    /// <summary>Removes the Space, its events and runner tokens; its ledger rows stay (append-only).</summary>
+    void DeleteSpace(string id);
+    bool EventSeen(string spaceId, string source, string eventId);
+    void InsertEvent(StoredEvent e);
+    IReadOnlyList<StoredEvent> StateEvents(string spaceId);
+    void AppendLedger(IEnumerable<LedgerRow> rows);
+    IReadOnlyList<LedgerRow> Ledger(string spaceId, string uid);
+    void UpsertUser(string name, bool admin);
+    /// <summary>Stores a token's hash; kind "user" (SpaceId null) or "runner".</summary>
+    void InsertToken(string hash, string kind, string userName, string? spaceId);
+    void InsertGrant(Grant g);
+}
+
+public interface ICoreStore : IAsyncDisposable
+{
+    /// <summary>"sqlite" or "postgres".</summary>
+    string Kind { get; }
+    /// <summary>Where the data is, for logs (no password).</summary>
+    string Describe { get; }
+
+    Task InitializeAsync(CancellationToken ct = default);
+
+    /// <summary>Runs <paramref name="work"/> in the single writer's transaction and completes after the commit.</summary>
+    Task<T> WriteAsync<T>(Func<IStoreTx, T> work, CancellationToken ct = default);
+
+    Task<SpaceState?> GetSpaceAsync(string id, CancellationToken ct = default);
+    Task<IReadOnlyList<SpaceState>> ListSpacesAsync(string? owner, CancellationToken ct = default);
+    /// <summary>Spaces a time rule may apply to (alive or running stages).</summary>
+    Task<IReadOnlyList<SpaceState>> ListLiveSpacesAsync(CancellationToken ct = default);
+    Task<Principal?> FindTokenAsync(string hash, CancellationToken ct = default);
+    Task<IReadOnlyList<LedgerAggregate>> AggregateAsync(long fromMs, long toMs, string? spaceId, string? owner, CancellationToken ct = default);
+    Task<IReadOnlyList<LedgerRow>> LedgerAsync(long fromMs, long toMs, string? spaceId, string? owner, CancellationToken ct = default);
+    Task<IReadOnlyList<Grant>> GrantsAsync(long fromMs, long toMs, string? spaceId, string? owner, CancellationToken ct = default);
+    Task<long> CountEventsAsync(string? spaceId, CancellationToken ct = default);
+    Task<IReadOnlyList<StoredEvent>> EventsAsync(string spaceId, CancellationToken ct = default);
+
+    /// <summary>Bulk load for benchmarks and imports (one transaction, bypassing the writer).</summary>
+    Task BulkInsertAsync(IEnumerable<StoredEvent> events, IEnumerable<LedgerRow> ledger, CancellationToken ct = default);
+}

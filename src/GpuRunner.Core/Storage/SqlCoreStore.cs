@@ -1,0 +1,422 @@
+using System.Data.Common;
+using System.Threading.Channels;
+using GpuRunner.Lifecycle;
+
+namespace GpuRunner.Core.Storage;
+
+/// <summary>
+/// The storage shared by SQLite and PostgreSQL: plain ADO.NET and hand-written SQL that both accept, with the few
+/// differences in <see cref="Dialect"/>. All writes go through one writer loop that groups the queued work into a
+/// single transaction (group commit) and completes each caller only after that transaction committed — so an
+/// acknowledged event is durable, and a batch costs one fsync instead of one per event.
+/// </summary>
+public abstract class SqlCoreStore : ICoreStore
+{
+    /// <summary>Upper bound of work items per transaction: large enough to amortise the commit, small enough for p99.</summary>
+    public int MaxBatch { get; init; } = 512;
+
+    protected TimeProvider Clock { get; }
+    private readonly Channel<WorkItem> _queue = Channel.CreateBounded<WorkItem>(new BoundedChannelOptions(20_000)
+    {
+        SingleReader = true, FullMode = BoundedChannelFullMode.Wait,
+    });
+    private readonly CancellationTokenSource _stop = new();
+    private Task? _writer;
+
+    protected SqlCoreStore(TimeProvider clock) => Clock = clock;
+
+    public abstract string Kind { get; }
+    public abstract string Describe { get; }
+    protected abstract DbConnection Open();
+    protected abstract string[] Schema { get; }
+    /// <summary>Row lock for the Space being changed (PostgreSQL, where several core instances may write).</summary>
+    protected virtual string ForUpdate => "";
+    /// <summary>Two-argument min/max: SQLite's scalar MIN/MAX, PostgreSQL's LEAST/GREATEST.</summary>
+    protected abstract string Least { get; }
+    protected abstract string Greatest { get; }
+    protected virtual void BeforeSchema(DbConnection c, DbTransaction tx) { }
+
+    public Task InitializeAsync(CancellationToken ct = default)
+    {
+        using (var c = Open())
+        using (var tx = c.BeginTransaction())
+        {
+            BeforeSchema(c, tx);
+            foreach (var sql in Schema) Run(c, tx, sql);
+            tx.Commit();
+        }
+        _writer ??= Task.Factory.StartNew(WriterLoop, TaskCreationOptions.LongRunning).Unwrap();
+        return Task.CompletedTask;
+    }
+
+    // Tables. Times are Unix milliseconds (BIGINT) so period arithmetic is integer SQL in both databases.
+    protected static string[] CommonSchema(string autoId, string text = "TEXT") =>
+    [
+        $"""CREATE TABLE IF NOT EXISTS users (name {text} PRIMARY KEY, admin INTEGER NOT NULL, created_ms BIGINT NOT NULL)""",
+        $"""CREATE TABLE IF NOT EXISTS tokens (hash {text} PRIMARY KEY, kind {text} NOT NULL, user_name {text} NOT NULL, space_id {text}, created_ms BIGINT NOT NULL)""",
+        $"""CREATE TABLE IF NOT EXISTS spaces (id {text} PRIMARY KEY, uid {text} NOT NULL, owner {text} NOT NULL, stage {text} NOT NULL, last_heartbeat_ms BIGINT, state {text} NOT NULL, updated_ms BIGINT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS spaces_owner ON spaces (owner)",
+        $"""CREATE TABLE IF NOT EXISTS events (seq {autoId}, space_id {text} NOT NULL, source {text} NOT NULL, event_id {text} NOT NULL, kind {text} NOT NULL, at_ms BIGINT NOT NULL, received_ms BIGINT NOT NULL, state_change INTEGER NOT NULL, payload {text}, detail {text}, UNIQUE (space_id, source, event_id))""",
+        "CREATE INDEX IF NOT EXISTS events_state ON events (space_id, at_ms, seq) WHERE state_change = 1",
+        $"""CREATE TABLE IF NOT EXISTS usage_ledger (id {autoId}, space_id {text} NOT NULL, space_uid {text} NOT NULL, owner {text} NOT NULL, requested_flavor {text} NOT NULL, billed_flavor {text} NOT NULL, hourly_micro_usd BIGINT NOT NULL, start_ms BIGINT NOT NULL, end_ms BIGINT NOT NULL, sign INTEGER NOT NULL, reason {text} NOT NULL, recorded_ms BIGINT NOT NULL)""",
+        "CREATE INDEX IF NOT EXISTS usage_ledger_space ON usage_ledger (space_id, start_ms)",
+        "CREATE INDEX IF NOT EXISTS usage_ledger_owner ON usage_ledger (owner, start_ms)",
+        "CREATE INDEX IF NOT EXISTS usage_ledger_start ON usage_ledger (start_ms)",
+        $"""CREATE TABLE IF NOT EXISTS grants (id {autoId}, space_id {text} NOT NULL, flavor {text} NOT NULL, from_ms BIGINT NOT NULL, to_ms BIGINT NOT NULL, note {text}, created_ms BIGINT NOT NULL)""",
+    ];
+
+    // ---------------------------------------------------------------- the single writer
+
+    public Task<T> WriteAsync<T>(Func<IStoreTx, T> work, CancellationToken ct = default)
+    {
+        if (_writer is null) throw new InvalidOperationException("InitializeAsync first");
+        var item = new WorkItem<T>(work);
+        if (!_queue.Writer.TryWrite(item))
+            return EnqueueSlowAsync(item, ct);
+        return item.Task;
+    }
+
+    private async Task<T> EnqueueSlowAsync<T>(WorkItem<T> item, CancellationToken ct)
+    {
+        await _queue.Writer.WriteAsync(item, ct);
+        return await item.Task;
+    }
+
+    private async Task WriterLoop()
+    {
+        var batch = new List<WorkItem>(MaxBatch);
+        DbConnection? conn = null;
+        Writer? writer = null;
+        var reader = _queue.Reader;
+        try
+        {
+            while (await reader.WaitToReadAsync(_stop.Token))
+            {
+                batch.Clear();
+                while (batch.Count < MaxBatch && reader.TryRead(out var w)) batch.Add(w);
+                try
+                {
+                    conn ??= Open();
+                    writer ??= new Writer(this, conn);
+                    RunBatch(writer, batch);
+                }
+                catch (Exception e) when (batch.Count > 1)
+                {
+                    // Isolate a poison item: retry one by one so only the broken one fails.
+                    _ = e;
+                    writer?.Dispose(); conn?.Dispose(); (writer, conn) = (null, null);
+                    foreach (var w in batch)
+                    {
+                        try
+                        {
+                            conn ??= Open();
+                            writer ??= new Writer(this, conn);
+                            RunBatch(writer, [w]);
+                        }
+                        catch (Exception one)
+                        {
+                            w.Fail(one);
+                            writer?.Dispose(); conn?.Dispose(); (writer, conn) = (null, null);
+                        }
+                    }
+                }
+                catch (Exception e)
+                {
+                    foreach (var w in batch) w.Fail(e);
+                    writer?.Dispose(); conn?.Dispose(); (writer, conn) = (null, null);
+                }
+            }
+        }
+        catch (OperationCanceledException) { }
+        finally
+        {
+            writer?.Dispose();
+            conn?.Dispose();
+            while (reader.TryRead(out var w)) w.Fail(new ObjectDisposedException("store", "the core is shutting down"));
+        }
+    }
+
+    private void RunBatch(Writer writer, List<WorkItem> batch)
+    {
+        writer.Begin();
+        try
+        {
+            foreach (var w in batch) w.Run(writer);
+            writer.Commit();
+        }
+        catch
+        {
+            writer.Rollback();
+            throw;
+        }
+        foreach (var w in batch) w.Complete();
+    }
+
+    private abstract class WorkItem
+    {
+        public abstract void Run(IStoreTx tx);
+        public abstract void Complete();
+        public abstract void Fail(Exception e);
+    }
+
+    private sealed class WorkItem<T>(Func<IStoreTx, T> work) : WorkItem
+    {
+        private readonly TaskCompletionSource<T> _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        private T? _result;
+        private LifecycleException? _refused;
+        public Task<T> Task => _tcs.Task;
+
+        public override void Run(IStoreTx tx)
+        {
+            (_result, _refused) = (default, null);
+            try { _result = work(tx); }
+            catch (LifecycleException e) { _refused = e; } // refused before writing: the batch goes on
+        }
+
+        public override void Complete()
+        {
+            if (_refused is not null) _tcs.TrySetException(_refused);
+            else _tcs.TrySetResult(_result!);
+        }
+
+        public override void Fail(Exception e) => _tcs.TrySetException(e);
+    }
+
+    /// <summary>The writer's connection: commands are prepared once and reused (SQLite keeps the compiled statement).</summary>
+    private sealed class Writer(SqlCoreStore store, DbConnection conn) : IStoreTx, IDisposable
+    {
+        private readonly Dictionary<string, DbCommand> _commands = new();
+        private DbTransaction? _tx;
+
+        public long NowMs => store.Clock.GetUtcNow().ToUnixTimeMilliseconds();
+        public void Begin() => _tx = conn.BeginTransaction();
+        public void Use(DbTransaction tx) => _tx = tx;
+        public void Commit() { _tx!.Commit(); _tx.Dispose(); _tx = null; }
+        public void Rollback() { try { _tx?.Rollback(); } catch { /* connection broken: disposed by the caller */ } _tx?.Dispose(); _tx = null; }
+
+        private DbCommand Cmd(string sql, params object?[] values)
+        {
+            if (!_commands.TryGetValue(sql, out var cmd))
+            {
+                cmd = conn.CreateCommand();
+                cmd.CommandText = sql;
+                for (var i = 0; i < values.Length; i++)
+                {
+                    var p = cmd.CreateParameter();
+                    p.ParameterName = "@p" + i;
+                    cmd.Parameters.Add(p);
+                }
+                _commands[sql] = cmd;
+            }
+            cmd.Transaction = _tx;
+            for (var i = 0; i < values.Length; i++) cmd.Parameters[i].Value = values[i] ?? DBNull.Value;
+            return cmd;
+        }
+
+        public SpaceState? GetSpace(string id)
+        {
+            using var r = Cmd($"SELECT state, last_heartbeat_ms FROM spaces WHERE id = @p0{store.ForUpdate}", id).ExecuteReader();
+            return r.Read() ? ReadSpace(r) : null;
+        }
+
+        public string? GetOwner(string id) => Cmd("SELECT owner FROM spaces WHERE id = @p0", id).ExecuteScalar() as string;
+
+        public void Heartbeat(string spaceId, long atMs) =>
+            Cmd($"UPDATE spaces SET last_heartbeat_ms = {store.Greatest}(COALESCE(last_heartbeat_ms, 0), @p1) WHERE id = @p0", spaceId, atMs).ExecuteNonQuery();
+
+        public void InsertSpace(SpaceState s) =>
+            Cmd("INSERT INTO spaces (id, uid, owner, stage, last_heartbeat_ms, state, updated_ms) VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6)",
+                s.Id, s.Uid, s.Owner, s.Stage.ToWire(), s.LastHeartbeatAtMs, CoreJson.State(s), NowMs).ExecuteNonQuery();
+
+        public void UpdateSpace(SpaceState s) =>
+            Cmd($"UPDATE spaces SET stage = @p1, state = @p2, updated_ms = @p3, last_heartbeat_ms = {store.Greatest}(COALESCE(last_heartbeat_ms, 0), COALESCE(@p4, 0)) WHERE id = @p0",
+                s.Id, s.Stage.ToWire(), CoreJson.State(s), NowMs, s.LastHeartbeatAtMs).ExecuteNonQuery();
+
+        public void DeleteSpace(string id)
+        {
+            Cmd("DELETE FROM events WHERE space_id = @p0", id).ExecuteNonQuery();
+            Cmd("DELETE FROM tokens WHERE space_id = @p0", id).ExecuteNonQuery();
+            Cmd("DELETE FROM spaces WHERE id = @p0", id).ExecuteNonQuery();
+        }
+
+        public bool EventSeen(string spaceId, string source, string eventId) =>
+            Cmd("SELECT 1 FROM events WHERE space_id = @p0 AND source = @p1 AND event_id = @p2", spaceId, source, eventId).ExecuteScalar() is not null;
+
+        public void InsertEvent(StoredEvent e) =>
+            Cmd("INSERT INTO events (space_id, source, event_id, kind, at_ms, received_ms, state_change, payload, detail) VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8)",
+                e.SpaceId, e.Source, e.EventId, e.Kind, e.AtMs, e.ReceivedMs, e.StateChange ? 1 : 0, e.Payload, e.Detail).ExecuteNonQuery();
+
+        public IReadOnlyList<StoredEvent> StateEvents(string spaceId)
+        {
+            var list = new List<StoredEvent>();
+            using var r = Cmd("SELECT space_id, source, event_id, kind, at_ms, received_ms, state_change, payload, detail, seq FROM events WHERE space_id = @p0 AND state_change = 1 ORDER BY at_ms, seq", spaceId).ExecuteReader();
+            while (r.Read()) list.Add(ReadEvent(r));
+            return list;
+        }
+
+        public void AppendLedger(IEnumerable<LedgerRow> rows)
+        {
+            foreach (var row in rows)
+            {
+                var i = row.Interval;
+                Cmd("INSERT INTO usage_ledger (space_id, space_uid, owner, requested_flavor, billed_flavor, hourly_micro_usd, start_ms, end_ms, sign, reason, recorded_ms) VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8, @p9, @p10)",
+                    i.SpaceId, i.SpaceUid, i.Owner, i.RequestedFlavor, i.BilledFlavor, i.HourlyMicroUsd, i.StartMs, i.EndMs, row.Sign, row.Reason, row.RecordedMs).ExecuteNonQuery();
+            }
+        }
+
+        public IReadOnlyList<LedgerRow> Ledger(string spaceId, string uid)
+        {
+            var list = new List<LedgerRow>();
+            using var r = Cmd($"SELECT {LedgerColumns} FROM usage_ledger WHERE space_id = @p0 AND space_uid = @p1 ORDER BY id", spaceId, uid).ExecuteReader();
+            while (r.Read()) list.Add(ReadLedger(r));
+            return list;
+        }
+
+        public void UpsertUser(string name, bool admin) =>
+            Cmd("INSERT INTO users (name, admin, created_ms) VALUES (@p0, @p1, @p2) ON CONFLICT (name) DO UPDATE SET admin = excluded.admin",
+                name, admin ? 1 : 0, NowMs).ExecuteNonQuery();
+
+        public void InsertToken(string hash, string kind, string userName, string? spaceId) =>
+            Cmd("INSERT INTO tokens (hash, kind, user_name, space_id, created_ms) VALUES (@p0, @p1, @p2, @p3, @p4) ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind, user_name = excluded.user_name, space_id = excluded.space_id",
+                hash, kind, userName, spaceId, NowMs).ExecuteNonQuery();
+
+        public void InsertGrant(Grant g) =>
+            Cmd("INSERT INTO grants (space_id, flavor, from_ms, to_ms, note, created_ms) VALUES (@p0, @p1, @p2, @p3, @p4, @p5)",
+                g.SpaceId, g.Flavor, g.FromMs, g.ToMs, g.Note, NowMs).ExecuteNonQuery();
+
+        public void Dispose()
+        {
+            foreach (var c in _commands.Values) c.Dispose();
+            _commands.Clear();
+        }
+    }
+
+    // ---------------------------------------------------------------- readers (own pooled connections)
+
+    private const string LedgerColumns = "space_id, space_uid, owner, requested_flavor, billed_flavor, hourly_micro_usd, start_ms, end_ms, sign, reason, recorded_ms, id";
+
+    private static SpaceState ReadSpace(DbDataReader r)
+    {
+        var s = CoreJson.ReadState(r.GetString(0));
+        var hb = r.IsDBNull(1) ? (long?)null : r.GetInt64(1);
+        return hb is > 0 && (s.LastHeartbeatAtMs ?? 0) < hb ? s with { LastHeartbeatAtMs = hb } : s;
+    }
+
+    private static StoredEvent ReadEvent(DbDataReader r) => new(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3),
+        r.GetInt64(4), r.GetInt64(5), Convert.ToInt64(r.GetValue(6)) != 0, r.IsDBNull(7) ? null : r.GetString(7), r.IsDBNull(8) ? null : r.GetString(8), r.GetInt64(9));
+
+    private static LedgerRow ReadLedger(DbDataReader r) => new(
+        new UsageInterval(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetInt64(5), r.GetInt64(6), r.GetInt64(7)),
+        Convert.ToInt32(r.GetValue(8)), r.GetString(9), r.GetInt64(10), r.GetInt64(11));
+
+    private static void Run(DbConnection c, DbTransaction? tx, string sql)
+    {
+        using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        cmd.ExecuteNonQuery();
+    }
+
+    private static DbCommand Command(DbConnection c, string sql, params object?[] values)
+    {
+        var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        for (var i = 0; i < values.Length; i++)
+        {
+            var p = cmd.CreateParameter();
+            p.ParameterName = "@p" + i;
+            p.Value = values[i] ?? DBNull.Value;
+            cmd.Parameters.Add(p);
+        }
+        return cmd;
+    }
+
+    private async Task<List<T>> QueryAsync<T>(string sql, Func<DbDataReader, T> read, CancellationToken ct, params object?[] values)
+    {
+        await using var c = Open();
+        await using var cmd = Command(c, sql, values);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        var list = new List<T>();
+        while (await r.ReadAsync(ct)) list.Add(read(r));
+        return list;
+    }
+
+    public async Task<SpaceState?> GetSpaceAsync(string id, CancellationToken ct = default) =>
+        (await QueryAsync("SELECT state, last_heartbeat_ms FROM spaces WHERE id = @p0", ReadSpace, ct, id)).FirstOrDefault();
+
+    public async Task<IReadOnlyList<SpaceState>> ListSpacesAsync(string? owner, CancellationToken ct = default) =>
+        owner is null
+            ? await QueryAsync("SELECT state, last_heartbeat_ms FROM spaces ORDER BY id", ReadSpace, ct)
+            : await QueryAsync("SELECT state, last_heartbeat_ms FROM spaces WHERE owner = @p0 ORDER BY id", ReadSpace, ct, owner);
+
+    public async Task<IReadOnlyList<SpaceState>> ListLiveSpacesAsync(CancellationToken ct = default) =>
+        await QueryAsync("SELECT state, last_heartbeat_ms FROM spaces WHERE stage IN ('APP_STARTING', 'RUNNING', 'RUNNING_BUILDING', 'RUNNING_APP_STARTING') ORDER BY id", ReadSpace, ct);
+
+    public async Task<Principal?> FindTokenAsync(string hash, CancellationToken ct = default) =>
+        (await QueryAsync("SELECT t.kind, t.user_name, t.space_id, COALESCE(u.admin, 0) FROM tokens t LEFT JOIN users u ON u.name = t.user_name WHERE t.hash = @p0",
+            r => r.GetString(0) == "runner"
+                ? Principal.Runner(r.GetString(2), r.GetString(1))
+                : Principal.User(r.GetString(1), Convert.ToInt64(r.GetValue(3)) != 0), ct, hash)).FirstOrDefault();
+
+    private static string Scope(string? spaceId, string? owner, int firstParam) =>
+        (spaceId is not null ? $" AND space_id = @p{firstParam}" : "") + (owner is not null ? $" AND owner = @p{firstParam + (spaceId is null ? 0 : 1)}" : "");
+
+    private static object?[] ScopeArgs(long from, long to, string? spaceId, string? owner) =>
+        new object?[] { from, to, spaceId, owner }.Where((v, i) => i < 2 || v is not null).ToArray();
+
+    public async Task<IReadOnlyList<LedgerAggregate>> AggregateAsync(long fromMs, long toMs, string? spaceId, string? owner, CancellationToken ct = default)
+    {
+        var sql = $"SELECT space_id, owner, billed_flavor, hourly_micro_usd, SUM(sign * ({Least}(end_ms, @p1) - {Greatest}(start_ms, @p0))) " +
+                  $"FROM usage_ledger WHERE start_ms < @p1 AND end_ms > @p0{Scope(spaceId, owner, 2)} " +
+                  "GROUP BY space_id, owner, billed_flavor, hourly_micro_usd";
+        return await QueryAsync(sql, r => new LedgerAggregate(r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt64(3), Convert.ToInt64(r.GetValue(4))),
+            ct, ScopeArgs(fromMs, toMs, spaceId, owner));
+    }
+
+    public async Task<IReadOnlyList<LedgerRow>> LedgerAsync(long fromMs, long toMs, string? spaceId, string? owner, CancellationToken ct = default) =>
+        await QueryAsync($"SELECT {LedgerColumns} FROM usage_ledger WHERE start_ms < @p1 AND end_ms > @p0{Scope(spaceId, owner, 2)} ORDER BY id",
+            ReadLedger, ct, ScopeArgs(fromMs, toMs, spaceId, owner));
+
+    public async Task<IReadOnlyList<Grant>> GrantsAsync(long fromMs, long toMs, string? spaceId, string? owner, CancellationToken ct = default)
+    {
+        var ownerClause = owner is null ? "" : $" AND space_id IN (SELECT id FROM spaces WHERE owner = @p{(spaceId is null ? 2 : 3)})";
+        return await QueryAsync($"SELECT space_id, flavor, from_ms, to_ms, note FROM grants WHERE from_ms < @p1 AND to_ms > @p0{(spaceId is null ? "" : " AND space_id = @p2")}{ownerClause} ORDER BY id",
+            r => new Grant(r.GetString(0), r.GetString(1), r.GetInt64(2), r.GetInt64(3), r.IsDBNull(4) ? null : r.GetString(4)),
+            ct, ScopeArgs(fromMs, toMs, spaceId, owner));
+    }
+
+    public async Task<long> CountEventsAsync(string? spaceId, CancellationToken ct = default)
+    {
+        await using var c = Open();
+        await using var cmd = spaceId is null ? Command(c, "SELECT COUNT(*) FROM events") : Command(c, "SELECT COUNT(*) FROM events WHERE space_id = @p0", spaceId);
+        return Convert.ToInt64(await cmd.ExecuteScalarAsync(ct));
+    }
+
+    public async Task<IReadOnlyList<StoredEvent>> EventsAsync(string spaceId, CancellationToken ct = default) =>
+        await QueryAsync("SELECT space_id, source, event_id, kind, at_ms, received_ms, state_change, payload, detail, seq FROM events WHERE space_id = @p0 ORDER BY seq",
+            ReadEvent, ct, spaceId);
+
+    public virtual async Task BulkInsertAsync(IEnumerable<StoredEvent> events, IEnumerable<LedgerRow> ledger, CancellationToken ct = default)
+    {
+        await using var c = Open();
+        await using var tx = await c.BeginTransactionAsync(ct);
+        var w = new Writer(this, c);
+        w.Use(tx); // the writer's statements, inside this one transaction
+        foreach (var e in events) w.InsertEvent(e);
+        w.AppendLedger(ledger);
+        await tx.CommitAsync(ct);
+        w.Dispose();
+    }
+
+    public virtual async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete();
+        if (_writer is not null)
+        {
+            try { await _writer.WaitAsync(TimeSpan.FromSeconds(10)); }
+            catch (TimeoutException) { await _stop.CancelAsync(); }
+        }
+        _stop.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}

@@ -1,0 +1,44 @@
+using System.Data.Common;
+using Microsoft.Data.Sqlite;
+
+namespace GpuRunner.Core.Storage;
+
+/// <summary>
+/// The default store: one SQLite file in WAL mode (readers never block the writer). synchronous=FULL: a commit is
+/// on disk before the writer acknowledges it, so acknowledged events survive a crash or power loss; group commit
+/// keeps that to one fsync per batch.
+/// </summary>
+public sealed class SqliteCoreStore(string path, TimeProvider? clock = null) : SqlCoreStore(clock ?? TimeProvider.System)
+{
+    private readonly string _connectionString = new SqliteConnectionStringBuilder
+    {
+        DataSource = Path.GetFullPath(path), Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30,
+    }.ToString();
+
+    public string Path_ { get; } = System.IO.Path.GetFullPath(path);
+    public override string Kind => "sqlite";
+    public override string Describe => $"sqlite:{Path_}";
+
+    protected override DbConnection Open()
+    {
+        var dir = System.IO.Path.GetDirectoryName(Path_);
+        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        var c = new SqliteConnection(_connectionString);
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;";
+        cmd.ExecuteNonQuery();
+        return c;
+    }
+
+    protected override string[] Schema =>
+    [
+        .. CommonSchema("INTEGER PRIMARY KEY"),
+        // The ledger is append-only: corrections are compensating rows, never edits.
+        "CREATE TRIGGER IF NOT EXISTS usage_ledger_no_update BEFORE UPDATE ON usage_ledger BEGIN SELECT RAISE(ABORT, 'usage_ledger is append-only'); END",
+        "CREATE TRIGGER IF NOT EXISTS usage_ledger_no_delete BEFORE DELETE ON usage_ledger BEGIN SELECT RAISE(ABORT, 'usage_ledger is append-only'); END",
+    ];
+
+    protected override string Least => "MIN";
+    protected override string Greatest => "MAX";
+}

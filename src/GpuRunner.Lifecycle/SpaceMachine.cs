@@ -1,0 +1,296 @@
+namespace GpuRunner.Lifecycle;
+
+/// <summary>A closed, metered running interval: one row of the usage ledger.</summary>
+public sealed record UsageInterval(string SpaceId, string SpaceUid, string Owner, string RequestedFlavor,
+    string BilledFlavor, long HourlyMicroUsd, long StartMs, long EndMs)
+{
+    public long Ms => EndMs - StartMs;
+}
+
+/// <summary>The result of one event: the new state and the intervals it closed (to append to the ledger).</summary>
+public sealed record Step(SpaceState State, IReadOnlyList<UsageInterval> Closed);
+
+/// <summary>
+/// The pure lifecycle: applies one event to a Space's state, enforcing the stage machine, the sleep and pause rules,
+/// the hardware mismatch rule, and metering. No I/O and no clock: every time comes in on the event.
+/// </summary>
+public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy policy)
+{
+    public const string Unmatched = "unmatched";
+    public static readonly HashSet<string> Sdks = ["docker", "gradio", "streamlit", "static"];
+
+    public HardwareCatalogue Catalogue { get; } = catalogue;
+    public LifecyclePolicy Policy { get; } = policy;
+
+    public Step Apply(SpaceState? state, SpaceEvent e)
+    {
+        if (e is Created c)
+        {
+            if (state is not null)
+                throw new LifecycleException(LifecycleErrorKind.Conflict, $"{state.Id} already exists");
+            throw new InvalidOperationException("use Create for a Created event");
+        }
+        if (state is null) throw new LifecycleException(LifecycleErrorKind.NotFound, "no such Space");
+        var next = Transit(state, e);
+        next = next with { LastStateEventAtMs = Math.Max(state.LastStateEventAtMs, e.AtMs) };
+        return Meter(next, e.AtMs);
+    }
+
+    /// <summary>A new Space: validated, stage BUILDING, no current hardware yet.</summary>
+    public SpaceState Create(string id, Created c)
+    {
+        ValidateId(id);
+        if (!Sdks.Contains(c.Sdk))
+            throw Bad($"unknown sdk '{c.Sdk}'; use one of: {string.Join(", ", Sdks)}");
+        var flavor = Catalogue.Get(c.Flavor);
+        ValidateSleep(flavor, c.SleepSeconds, id);
+        return new SpaceState
+        {
+            Id = id, Uid = c.Uid, Owner = c.Owner, Sdk = c.Sdk, RequestedFlavor = flavor.Id, SleepSeconds = c.SleepSeconds,
+            Stage = Stage.Building, CreatedAtMs = c.AtMs, StageSinceMs = c.AtMs, LastStateEventAtMs = c.AtMs,
+        };
+    }
+
+    /// <summary>Folds a Space's whole history (ordered by time), returning every interval it closed.</summary>
+    public Step Replay(string id, IReadOnlyList<SpaceEvent> ordered)
+    {
+        if (ordered.Count == 0 || ordered[0] is not Created c)
+            throw new InvalidOperationException($"history of {id} must start with its creation");
+        var state = Create(id, c);
+        var closed = new List<UsageInterval>();
+        foreach (var e in ordered.Skip(1))
+        {
+            var step = Apply(state, e);
+            state = step.State;
+            closed.AddRange(step.Closed);
+        }
+        return new Step(state, closed);
+    }
+
+    /// <summary>A heartbeat only moves the last evidence of life forward; order does not matter.</summary>
+    public static SpaceState Heartbeat(SpaceState s, long atMs) =>
+        s.LastHeartbeatAtMs >= atMs ? s : s with { LastHeartbeatAtMs = atMs };
+
+    public static void ValidateId(string id)
+    {
+        var parts = id.Split('/');
+        if (parts.Length != 2 || parts.Any(p => p.Length is 0 or > 96 || !p.All(ch => char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' or '.')))
+            throw Bad($"bad Space id '{id}': want NAMESPACE/NAME of letters, digits, '-', '_', '.' (at most 96 each)");
+    }
+
+    private SpaceState Transit(SpaceState s, SpaceEvent e)
+    {
+        switch (e)
+        {
+            case HardwareRequested h:
+            {
+                var flavor = Catalogue.Get(h.Flavor);
+                ValidateSleep(flavor, h.SleepSeconds, s.Id);
+                var to = s.Stage switch
+                {
+                    Stage.Running or Stage.RunningBuilding or Stage.RunningAppStarting => Stage.RunningBuilding,
+                    Stage.Paused => Stage.Paused, // the new hardware applies at the owner's restart
+                    _ => Stage.Building,
+                };
+                if (s.Stage is not (Stage.RunningBuilding or Stage.RunningAppStarting))
+                    StageMachine.Ensure(s.Stage, to, Actor.Owner, s.Id);
+                var sleep = flavor.IsFree ? null : h.SleepSeconds ?? s.SleepSeconds;
+                return Move(s, to, e.AtMs) with { RequestedFlavor = flavor.Id, SleepSeconds = sleep };
+            }
+            case SleepTimeSet st:
+            {
+                var flavor = Catalogue.Get(s.RequestedFlavor);
+                ValidateSleep(flavor, st.Seconds, s.Id);
+                return s with { SleepSeconds = st.Seconds };
+            }
+            case PauseRequested p:
+            {
+                var by = p.Auto ? Actor.Core : Actor.Owner;
+                StageMachine.Ensure(s.Stage, Stage.Paused, by, s.Id);
+                return Move(s, Stage.Paused, e.AtMs) with { PauseReason = p.Reason ?? (p.Auto ? "auto" : "paused by the owner") };
+            }
+            case RestartRequested:
+                StageMachine.Ensure(s.Stage, Stage.Building, Actor.Owner, s.Id);
+                return Move(s, Stage.Building, e.AtMs, force: true) with { PauseReason = null, LastError = null };
+            case Visited:
+            {
+                var v = s with { LastVisitAtMs = Math.Max(s.LastVisitAtMs ?? 0, e.AtMs) };
+                return s.Stage == Stage.Stopped ? Move(v, Stage.AppStarting, e.AtMs) : v;
+            }
+            case RunStarted r:
+                if (s.Stage is Stage.Paused or Stage.Deleting)
+                    throw new LifecycleException(LifecycleErrorKind.IllegalTransition,
+                        $"{s.Id} is {s.Stage.ToWire()}: a runner cannot start it (only its owner can restart it)");
+                if (string.IsNullOrWhiteSpace(r.RunId)) throw Bad("runId is required");
+                return s with { RunId = r.RunId, RunStartedAtMs = e.AtMs, DetectedFlavor = null, Mismatch = null };
+            case StageReported sr:
+                EnsureRun(s, sr.RunId);
+                return ReportedStage(s, sr);
+            case DeviceReported d:
+            {
+                EnsureRun(s, d.RunId);
+                var mismatch = d.DetectedFlavor == s.RequestedFlavor ? null
+                    : new HardwareMismatch(s.RequestedFlavor, d.DetectedFlavor,
+                        d.Summary ?? $"requested {s.RequestedFlavor}, the runner reports {d.DetectedFlavor ?? "no catalogue tier"}", e.AtMs);
+                return s with { RunId = d.RunId, DetectedFlavor = d.DetectedFlavor, Mismatch = mismatch };
+            }
+            case RunExited x:
+            {
+                EnsureRun(s, x.RunId);
+                if (!s.Stage.IsAlive() && s.Stage != Stage.Building) return s; // e.g. killed after a pause or a sleep
+                var why = $"exit code {x.ExitCode}" + (x.Signal is null ? "" : $" ({x.Signal})")
+                          + (string.IsNullOrWhiteSpace(x.StderrTail) ? "" : ": " + LastLine(x.StderrTail));
+                if (x.ExitCode == 0 && s.Stage == Stage.Running)
+                {
+                    StageMachine.Ensure(s.Stage, Stage.Stopped, Actor.Runner, s.Id);
+                    return Move(s, Stage.Stopped, e.AtMs);
+                }
+                return Fail(s, Actor.Runner, e.AtMs, x.ExitCode == 0 ? "the app exited during start-up" : why);
+            }
+            case HeartbeatsLost:
+                if (!s.Stage.IsAlive()) return s;
+                return Fail(s, Actor.Core, e.AtMs, $"no heartbeat for more than {Policy.HeartbeatLease.TotalSeconds:0} s after {Time.Format(e.AtMs)}");
+            case SleepDue:
+                if (s.Stage != Stage.Running) return s;
+                StageMachine.Ensure(s.Stage, Stage.Stopped, Actor.Core, s.Id);
+                return Move(s, Stage.Stopped, e.AtMs);
+            case DeleteRequested:
+                StageMachine.Ensure(s.Stage, Stage.Deleting, Actor.Owner, s.Id);
+                return Move(s, Stage.Deleting, e.AtMs);
+            default:
+                throw new InvalidOperationException($"unhandled event {e.GetType().Name}");
+        }
+    }
+
+    private SpaceState ReportedStage(SpaceState s, StageReported sr)
+    {
+        var at = sr.AtMs;
+        switch (sr.Stage)
+        {
+            case Stage.AppStarting:
+            {
+                var to = s.Stage is Stage.RunningBuilding or Stage.RunningAppStarting ? Stage.RunningAppStarting : Stage.AppStarting;
+                StageMachine.Ensure(s.Stage, to, Actor.Runner, s.Id);
+                return Move(s, to, at);
+            }
+            case Stage.Running:
+                StageMachine.Ensure(s.Stage, Stage.Running, Actor.Runner, s.Id);
+                // The hardware it runs on is now the requested one (a hardware change completes here).
+                return Move(s, Stage.Running, at) with { CurrentFlavor = s.RequestedFlavor };
+            case Stage.Stopped:
+                StageMachine.Ensure(s.Stage, Stage.Stopped, Actor.Runner, s.Id);
+                return Move(s, Stage.Stopped, at);
+            case Stage.RuntimeError:
+                if (s.Stage is Stage.Paused or Stage.RuntimeError) return s; // already failed and auto-paused
+                StageMachine.Ensure(s.Stage, Stage.RuntimeError, Actor.Runner, s.Id);
+                return Fail(s, Actor.Runner, at, sr.Message ?? "the runner reported a runtime error");
+            default:
+                throw Bad($"a runner may report APP_STARTING, RUNNING, STOPPED or RUNTIME_ERROR, not {sr.Stage.ToWire()}");
+        }
+    }
+
+    /// <summary>Failing: RUNTIME_ERROR, then paused automatically (so billing stops and it stays down).</summary>
+    private SpaceState Fail(SpaceState s, Actor by, long at, string why)
+    {
+        StageMachine.Ensure(s.Stage, Stage.RuntimeError, by, s.Id);
+        var failed = Move(s, Stage.RuntimeError, at) with { LastError = why };
+        StageMachine.Ensure(Stage.RuntimeError, Stage.Paused, Actor.Core, s.Id);
+        return Move(failed, Stage.Paused, at) with { PauseReason = "auto-paused after a runtime error: " + why };
+    }
+
+    private static SpaceState Move(SpaceState s, Stage to, long at, bool force = false) =>
+        s.Stage == to && !force ? s : s with { Stage = to, StageSinceMs = at };
+
+    private static void EnsureRun(SpaceState s, string runId)
+    {
+        if (string.IsNullOrWhiteSpace(runId)) throw Bad("runId is required");
+        if (s.RunId is not null && s.RunId != runId)
+            throw new LifecycleException(LifecycleErrorKind.Stale,
+                $"event for run '{runId}', but the current run of {s.Id} is '{s.RunId}' (register a new run with POST runs first)");
+        if (s.RunId is null)
+            throw new LifecycleException(LifecycleErrorKind.Conflict, $"run '{runId}' is not registered for {s.Id}; POST runs first");
+    }
+
+    /// <summary>Closes the open interval when billing stops or its rate changes, and opens one when it starts.</summary>
+    private Step Meter(SpaceState s, long at)
+    {
+        var rate = Policy.BillableStages.Contains(s.Stage) ? Rate(s) : null;
+        var open = s.Open;
+        var closed = new List<UsageInterval>(1);
+        if (open is not null && (rate is null || rate.Value.Billed != open.BilledFlavor || rate.Value.Hourly != open.HourlyMicroUsd
+                                 || rate.Value.Requested != open.RequestedFlavor))
+        {
+            var end = Math.Max(at, open.StartMs);
+            if (end > open.StartMs)
+                closed.Add(new UsageInterval(s.Id, s.Uid, s.Owner, open.RequestedFlavor, open.BilledFlavor, open.HourlyMicroUsd, open.StartMs, end));
+            open = null;
+        }
+        if (rate is { } r && open is null)
+            open = new OpenInterval(at, r.Requested, r.Billed, r.Hourly);
+        return new Step(s with { Open = open }, closed);
+    }
+
+    /// <summary>
+    /// What the running Space is billed as. Normally its current flavor at its price. Mismatch rule: when the runner's
+    /// device report names other hardware than requested, bill the cheaper of the two; when it matches no catalogue
+    /// tier, bill nothing ("unmatched", $0) — the requested rate is never billed for hardware that was not delivered.
+    /// </summary>
+    public (string Requested, string Billed, long Hourly)? Rate(SpaceState s)
+    {
+        var id = s.CurrentFlavor ?? s.RequestedFlavor;
+        var current = Catalogue.Find(id);
+        var price = current?.HourlyMicroUsd ?? 0;
+        if (s.Mismatch is { } m && m.Requested == id)
+        {
+            var detected = Catalogue.Find(m.Detected);
+            if (detected is null) return (id, Unmatched, 0);
+            return detected.HourlyMicroUsd < price ? (id, detected.Id, detected.HourlyMicroUsd) : (id, id, price);
+        }
+        return (id, id, price);
+    }
+
+    /// <summary>Effective sleep time in seconds; null = never sleeps.</summary>
+    public long? EffectiveSleepSeconds(SpaceState s)
+    {
+        var flavor = Catalogue.Find(s.RequestedFlavor);
+        if (flavor is null || flavor.IsFree) return (long)Policy.FreeSleep.TotalSeconds;
+        return s.SleepSeconds is null or -1 ? null : s.SleepSeconds;
+    }
+
+    /// <summary>The time rule due at <paramref name="nowMs"/>, if any: lost heartbeats first, then sleep.</summary>
+    public SpaceEvent? Due(SpaceState s, long nowMs)
+    {
+        if (s.Stage.IsAlive())
+        {
+            var evidence = Math.Max(Math.Max(s.LastHeartbeatAtMs ?? 0, s.StageSinceMs), s.RunStartedAtMs ?? 0);
+            if (nowMs - evidence > (long)Policy.HeartbeatLease.TotalMilliseconds)
+                return new HeartbeatsLost { AtMs = evidence };
+        }
+        if (s.Stage == Stage.Running && EffectiveSleepSeconds(s) is { } sleep)
+        {
+            var since = Math.Max(s.LastVisitAtMs ?? 0, s.StageSinceMs);
+            var due = since + sleep * 1000;
+            if (nowMs >= due) return new SleepDue { AtMs = due };
+        }
+        return null;
+    }
+
+    private void ValidateSleep(Flavor flavor, long? seconds, string id)
+    {
+        if (seconds is null) return;
+        if (flavor.IsFree)
+            throw new LifecycleException(LifecycleErrorKind.RuleBroken,
+                $"{id}: {flavor.Id} sleeps after {Policy.FreeSleep.TotalHours:0} h without a visit and its sleep time cannot be set; upgrade the hardware to choose one");
+        if (seconds != -1 && (seconds < Policy.MinSleepSeconds || seconds > Policy.MaxSleepSeconds))
+            throw Bad($"sleep time must be -1 (never) or {Policy.MinSleepSeconds}..{Policy.MaxSleepSeconds} seconds, got {seconds}");
+    }
+
+    private static string LastLine(string text)
+    {
+        var lines = text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var last = lines.Length == 0 ? "" : lines[^1];
+        return last.Length > 200 ? last[..200] + "…" : last;
+    }
+
+    private static LifecycleException Bad(string message) => new(LifecycleErrorKind.BadInput, message);
+}

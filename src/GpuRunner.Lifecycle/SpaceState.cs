@@ -1,0 +1,84 @@
+using System.Text.Json.Serialization;
+
+namespace GpuRunner.Lifecycle;
+
+/// <summary>The open billing interval: started at <see cref="StartMs"/>, billed as <see cref="BilledFlavor"/>.</summary>
+public sealed record OpenInterval(long StartMs, string RequestedFlavor, string BilledFlavor, long HourlyMicroUsd);
+
+/// <summary>A runner's device report named other hardware than the Space requested.</summary>
+public sealed record HardwareMismatch(string Requested, string? Detected, string Summary, long AtMs);
+
+/// <summary>
+/// A Space's whole state. Immutable: <see cref="SpaceMachine"/> returns a new one per event, so a refused event
+/// can never leave a half-applied state behind.
+/// </summary>
+public sealed record SpaceState
+{
+    public required string Id { get; init; }
+    /// <summary>Distinguishes a re-created Space from an earlier one of the same name (ledger rows carry it).</summary>
+    public required string Uid { get; init; }
+    public required string Owner { get; init; }
+    public required string Sdk { get; init; }
+    public required string RequestedFlavor { get; init; }
+    /// <summary>The hardware it runs on; null until its first run.</summary>
+    public string? CurrentFlavor { get; init; }
+    public Stage Stage { get; init; }
+    /// <summary>null = the hardware's default (free: 48 h; paid: never); -1 = never; else seconds.</summary>
+    public long? SleepSeconds { get; init; }
+    public long CreatedAtMs { get; init; }
+    public long StageSinceMs { get; init; }
+    /// <summary>The newest `at` among applied state events; an older event needs a replay (out of order).</summary>
+    public long LastStateEventAtMs { get; init; }
+    public long? LastVisitAtMs { get; init; }
+    /// <summary>Max `at` of heartbeats (commutative, so never replayed).</summary>
+    public long? LastHeartbeatAtMs { get; init; }
+    public string? RunId { get; init; }
+    public long? RunStartedAtMs { get; init; }
+    public string? DetectedFlavor { get; init; }
+    public HardwareMismatch? Mismatch { get; init; }
+    public OpenInterval? Open { get; init; }
+    public string? PauseReason { get; init; }
+    public string? LastError { get; init; }
+
+    [JsonIgnore] public bool Paused => Stage == Stage.Paused;
+    [JsonIgnore] public string Namespace => Id[..Id.IndexOf('/')];
+    [JsonIgnore] public string Name => Id[(Id.IndexOf('/') + 1)..];
+}
+
+/// <summary>Inputs of the stage machine. `AtMs` is when it happened (the runner's clock for runner events).</summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "kind")]
+[JsonDerivedType(typeof(Created), "created")]
+[JsonDerivedType(typeof(HardwareRequested), "hardware")]
+[JsonDerivedType(typeof(SleepTimeSet), "sleeptime")]
+[JsonDerivedType(typeof(PauseRequested), "pause")]
+[JsonDerivedType(typeof(RestartRequested), "restart")]
+[JsonDerivedType(typeof(Visited), "visit")]
+[JsonDerivedType(typeof(RunStarted), "run")]
+[JsonDerivedType(typeof(StageReported), "stage")]
+[JsonDerivedType(typeof(DeviceReported), "device")]
+[JsonDerivedType(typeof(RunExited), "exit")]
+[JsonDerivedType(typeof(HeartbeatsLost), "lost")]
+[JsonDerivedType(typeof(SleepDue), "sleep")]
+[JsonDerivedType(typeof(DeleteRequested), "delete")]
+public abstract record SpaceEvent
+{
+    public long AtMs { get; init; }
+    [JsonIgnore] public virtual string Kind => GetType().Name;
+}
+
+public sealed record Created(string Owner, string Sdk, string Flavor, long? SleepSeconds, string Uid) : SpaceEvent;
+public sealed record HardwareRequested(string Flavor, long? SleepSeconds) : SpaceEvent;
+public sealed record SleepTimeSet(long Seconds) : SpaceEvent;
+public sealed record PauseRequested(bool Auto, string? Reason) : SpaceEvent;
+public sealed record RestartRequested(bool Factory) : SpaceEvent;
+public sealed record Visited : SpaceEvent;
+public sealed record RunStarted(string RunId, string? Host) : SpaceEvent;
+public sealed record StageReported(string RunId, Stage Stage, string? Message) : SpaceEvent;
+/// <summary>Detected flavor: the report's `tier.flavor` (null when no catalogue tier matched).</summary>
+public sealed record DeviceReported(string RunId, string? DetectedFlavor, string? Summary) : SpaceEvent;
+public sealed record RunExited(string RunId, int ExitCode, string? Signal, string? StderrTail) : SpaceEvent;
+/// <summary>Made by the core's clock; `AtMs` is the last evidence that the Space was running.</summary>
+public sealed record HeartbeatsLost : SpaceEvent;
+/// <summary>Made by the core's clock; `AtMs` is when the sleep time ran out.</summary>
+public sealed record SleepDue : SpaceEvent;
+public sealed record DeleteRequested : SpaceEvent;
