@@ -63,10 +63,9 @@ public static class VerifyCommand
         if (frameworks.Python is { } py && !File.Exists(py)) throw new CommandException($"--python {py}: no such file");
         if (frameworks.LibTorch is { } lt && !Directory.Exists(lt)) throw new CommandException($"--libtorch {lt}: no such folder");
         TimeSpan? deadline = timeoutSeconds is { } t ? ParseTimeout(t) : null;
-        var services = DiagnosticsServices.Current;
-        if (expect is not null && services.Tiers.Flavors.Count > 0 &&
-            !services.Tiers.Flavors.Contains(expect, StringComparer.OrdinalIgnoreCase))
-            throw new CommandException($"unknown flavor '{expect}' for --expect; known: {string.Join(", ", services.Tiers.Flavors)}");
+        var services = Services.Create();
+        if (expect is not null && services.Tiers.Validate(expect) is { } problem)
+            throw new CommandException($"--expect: {problem}");
 
         var all = StandardChecks.Create();
         all.AddRange(FrameworkChecks.Create(frameworks)); // python.*, onnx.*, torch.*, model.device
@@ -77,7 +76,7 @@ public static class VerifyCommand
         try { (toRun, shown) = CheckSelection.Select(all, ids); }
         catch (ArgumentException e) { throw new CommandException($"--only: {e.Message}"); }
 
-        var report = new DeviceReport { Host = services.Host.Inspect() };
+        var report = new DeviceReport { Host = services.Host() };
         using var context = new CheckContext(report, expect, services: services);
         var style = OutputStyles.For(console, json);
         var plain = style == OutputStyle.Plain ? new PlainReport(console.Out) : null;

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Issue 5 proof on the GPU machine: gpurunner smoke against PyTorch's own figures in the same run.
+# Run from the repo root there:  bash bench/gpu/smoke.sh [standard|quick|long]
+# Needs the published binary at .device/gpurunner/gpurunner (RECIPE.md) and python3 with torch.
+# Writes to $OUT: smoke.json (every sample), smoke.txt (plain log), smoke-quick.txt, ratios.json, ratios.txt, plots.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT="${OUT:-/tmp/smoke-out}"
+mkdir -p "$OUT"
+level="${1:-standard}"
+bin=.device/gpurunner/gpurunner
+if [ ! -x "$bin" ] && [ -f .device/gpurunner.tar.gz ]; then tar -xzf .device/gpurunner.tar.gz -C .device; fi
+[ -x "$bin" ] || { echo "no $bin: publish it first (see shared/device/RECIPE.md)"; exit 2; }
+
+step() { # name, timeout, command...
+  local name=$1 limit=$2; shift 2
+  local t0; t0=$(date +%s%N)
+  timeout "$limit" "$@"; local rc=$?
+  local ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  printf 'step %-14s rc=%-3s wall=%d.%03ds\n' "$name" "$rc" $((ms / 1000)) $((ms % 1000)) | tee -a "$OUT/steps.txt"
+  return $rc
+}
+
+nvidia-smi --query-gpu=name,memory.total,memory.used,temperature.gpu,clocks.sm,power.draw,pcie.link.gen.current --format=csv | tee "$OUT/steps.txt"
+# The quick level first: its plain log shows what a user sees, and it must stay within 15 s per GPU.
+step smoke-quick 120 "$bin" smoke --level quick > "$OUT/smoke-quick.txt" 2>&1
+tail -3 "$OUT/smoke-quick.txt"
+step smoke-$level 600 "$bin" smoke --level "$level" --json --plot "$OUT" > "$OUT/smoke.json" 2> "$OUT/smoke.txt"
+tail -2 "$OUT/smoke.txt"
+# Plain lines of the same report for the log (jq-free: python).
+python3 - "$OUT/smoke.json" <<'PY' | tee -a "$OUT/smoke.txt"
+import json, sys
+r = json.load(open(sys.argv[1]))
+for c in r["checks"]:
+    print(f'{c["status"]:4} {c["id"]} gpu{c.get("gpu")}: {c["evidence"]} [{c["seconds"]:.2f} s / limit {c["limitSeconds"]:.0f} s]')
+print(r["verdictLine"])
+PY
+step torch 600 python3 bench/gpu/smoke_torch.py --ours "$OUT/smoke.json" --out "$OUT/ratios.json" | tee "$OUT/ratios.txt"
