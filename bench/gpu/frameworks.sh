@@ -10,7 +10,11 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/gpurunner-out}; mkdir -p "$OUT"
 d=$(mktemp -d); sum="$OUT/frameworks-summary.txt"; : > "$sum"
-GR=${GPURUNNER:-.device/gpurunner/gpurunner}
+# The JIT build hosts TorchSharp and the ORT CUDA EP (bench/gpu/publish.sh; run-all.sh unpacks .device/jit.tgz);
+# the NativeAOT build is checked too where it can run (python snippets, model on device via our PTX kernels).
+[ -f .device/jit.tgz ] && [ ! -x .device/jit/gpurunner ] && tar -xzf .device/jit.tgz -C .device
+AOT=.device/gpurunner/gpurunner
+GR=${GPURUNNER:-$( [ -x .device/jit/gpurunner ] && echo .device/jit/gpurunner || echo $AOT )}
 PY=${PYTHON:-python3}
 log() { echo "$*" | tee -a "$sum"; }
 
@@ -37,6 +41,10 @@ log "== 2. gpurunner verify (framework checks + model on device)"
 step verify-frameworks 300 "$GR" verify --only python,onnx,torch,model
 step verify-frameworks-json 300 "$GR" verify --only python,onnx,torch,model --json
 grep -E '^(PASS|WARN|FAIL|SKIP) |cause:|fix:|verdict' "$d/verify-frameworks.out" | tee -a "$sum"
+if [ -x "$AOT" ] && [ "$AOT" != "$GR" ]; then
+  step verify-aot 300 "$AOT" verify --only python,model
+  grep -E '^(PASS|WARN|FAIL|SKIP) |cause:|verdict' "$d/verify-aot.out" | sed 's/^/   aot: /' | tee -a "$sum"
+fi
 
 log "== 3. gpurunner run: every engine, cpu and cuda (batch 64, 500 iterations)"
 for spec in "mlp ort cpu" "mlp ort cuda" "mlp torch cpu" "mlp torch cuda" "mlp native cuda" "cnn ort cpu" "cnn ort cuda" "cnn torch cuda"; do

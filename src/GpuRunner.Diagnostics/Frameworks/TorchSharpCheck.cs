@@ -21,7 +21,7 @@ public sealed class TorchSharpLoadCheck(LibTorchOptions options, bool? gpuPresen
         {
             // No libtorch at all means the user does not use torch here: SKIP, saying where we looked. A libtorch that
             // is there but cannot load is a real failure.
-            if (load.Diagnosis!.Name == "libtorch-not-found") return CheckOutcome.Skip(load.Diagnosis.Cause);
+            if (load.Diagnosis!.Name is "libtorch-not-found" or "torchsharp-needs-jit-build") return CheckOutcome.Skip(load.Diagnosis.Cause);
             // Evidence: the loader's own words for the library that failed; the diagnosis explains them.
             var last = load.Trace.Count > 0 ? load.Trace[^1] : load.Diagnosis.Cause;
             return CheckOutcome.Fail($"{last} (libtorch from {load.Source ?? "?"})", load.Diagnosis);
