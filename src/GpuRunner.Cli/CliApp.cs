@@ -13,6 +13,9 @@ public static class CliApp
         // One line per command; keep sorted.
         root.Subcommands.Add(CoreServeCommand.Create(console));
         root.Subcommands.Add(DetectCommand.Create(console));
+        root.Subcommands.Add(ExecCommand.Create(console));
+        root.Subcommands.Add(ReportCommand.Create(console));
+        root.Subcommands.Add(RunCommand.Create(console));
         root.Subcommands.Add(SmokeCommand.Create(console));
         root.Subcommands.Add(SpacesCommand.Create(console));
         root.Subcommands.Add(VerifyCommand.Create(console));

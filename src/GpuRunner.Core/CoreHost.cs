@@ -1,4 +1,6 @@
 using GpuRunner.Core.Api;
+using GpuRunner.Core.Metrics;
+using GpuRunner.Core.Pages;
 using GpuRunner.Core.Services;
 using GpuRunner.Core.Storage;
 using GpuRunner.Lifecycle;
@@ -45,6 +47,7 @@ public static class CoreHost
             await c.Store.GetSpaceAsync("healthz/probe", ctx.RequestAborted); // the database answers
             return TypedResults.Ok(new Dictionary<string, object?> { ["status"] = "ok", ["store"] = c.Store.Kind });
         });
+        app.MapPages().MapMetrics(); // issue 7: web pages, /metrics, /readyz
         HubEndpoints.Map(app, o);
         RunnerEndpoints.Map(app, o);
         UsageEndpoints.Map(app, o);
@@ -57,10 +60,10 @@ public static class CoreHost
         app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses.ToArray() ?? [];
 
     /// <summary>"sqlite:PATH", "postgres:CONNSTRING", or null for SQLite in the data directory.</summary>
-    public static ICoreStore OpenStore(string? db, TimeProvider clock)
+    public static ICoreStore OpenStore(string? db, TimeProvider clock, bool fsyncEachCommit = true)
     {
-        if (string.IsNullOrEmpty(db)) return new SqliteCoreStore(Path.Combine(DataDirectory(), "core.db"), clock);
-        if (db.StartsWith("sqlite:", StringComparison.Ordinal) && db.Length > 7) return new SqliteCoreStore(db[7..], clock);
+        if (string.IsNullOrEmpty(db)) return new SqliteCoreStore(Path.Combine(DataDirectory(), "core.db"), clock, fsyncEachCommit);
+        if (db.StartsWith("sqlite:", StringComparison.Ordinal) && db.Length > 7) return new SqliteCoreStore(db[7..], clock, fsyncEachCommit);
         if (db.StartsWith("postgres:", StringComparison.Ordinal) && db.Length > 9) return new PostgresCoreStore(db[9..], clock);
         throw new ArgumentException($"--db must be sqlite:PATH or postgres:CONNSTRING, got '{db}'");
     }

@@ -188,3 +188,41 @@ public class FaultInjectionTests
         Assert.Matches(@"(?m)^verdict PASS: 7 passed, 0 warned, 0 failed, 1 skipped$", r.StdOut);
     }
 }
+
+public class ExpectTests
+{
+    private static readonly Dictionary<string, string?> FakeA10G = new()
+    {
+        ["GPURUNNER_NVML_PATH"] = FakeDrivers.Folder,
+        ["GPURUNNER_CUDA_PATH"] = FakeDrivers.Folder,
+    };
+
+    [Fact]
+    public void ExpectingAnotherGpuFailsNamingBoth()
+    {
+        var r = GpuRunnerProcess.Run(FakeA10G, "verify", "--expect", "t4-small", "--only", "tier.match");
+        Assert.Equal(1, r.Code);
+        Assert.Matches(@"(?m)^FAIL  tier\.match +expected 1x T4 16 GB, found 1x A10G 24 GB", r.StdOut);
+        Assert.Contains("cause: tier-mismatch:", r.StdOut);
+    }
+
+    [Fact]
+    public void UnknownFlavorIsUsageErrorWithASuggestion()
+    {
+        var r = GpuRunnerProcess.Run(FakeA10G, "verify", "--expect", "a10g-smal");
+        Assert.Equal(2, r.Code);
+        Assert.Contains("did you mean a10g-small?", r.StdErr);
+        Assert.Empty(r.StdOut);
+    }
+
+    [Fact]
+    public void DetectNamesTheTierOrWhyNot()
+    {
+        var r = GpuRunnerProcess.Run(FakeA10G, "detect", "--json");
+        using var doc = JsonDocument.Parse(r.StdOut);
+        var tier = doc.RootElement.GetProperty("tier");
+        var gpu = tier.GetProperty("fields").EnumerateArray().Single(f => f.GetProperty("field").GetString() == "gpu");
+        Assert.Equal("1x A10G 24 GB", gpu.GetProperty("found").GetString());
+        Assert.False(string.IsNullOrEmpty(tier.GetProperty("summary").GetString()));
+    }
+}

@@ -12,7 +12,7 @@ public class VerifyUsageTests
     {
         var (code, console) = await TestConsole.RunAsync(args);
         Assert.Equal(2, code);
-        Assert.Single(console.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith("gpurunner:")));
+        Assert.Single(console.StdErr.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("gpurunner:"));
         Assert.Empty(console.StdOut);
     }
 

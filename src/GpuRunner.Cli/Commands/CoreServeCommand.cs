@@ -19,10 +19,16 @@ public static class CoreServeCommand
         var admins = new Option<string[]>("--admin") { Description = "Seed an admin (can give grants, read all invoices): NAME=TOKEN (repeatable)." };
         var publicUrl = new Option<string?>("--public-url") { Description = "Base URL clients use (put in repos/create's url); default: each request's own scheme and host." };
         var tick = new Option<double?>("--tick") { Description = "Seconds between time-rule checks (sleep, lost heartbeats). Default 5." };
+        var sync = new Option<string>("--sqlite-sync")
+        {
+            Description = "full (default): fsync every commit, acknowledged events survive power loss; normal: faster, survives a killed process but a power loss may drop the last commits.",
+            DefaultValueFactory = _ => "full",
+        };
+        sync.AcceptOnlyFromAmong("full", "normal");
         var lease = new Option<double?>("--heartbeat-lease") { Description = "Seconds without a heartbeat before a live Space counts as failed. Default 90." };
 
         var serve = new Command("serve", "Run the lifecycle and billing core (Hub-compatible Space API, runner routes, usage and invoices).");
-        foreach (var o in new Option[] { urls, db, users, admins, publicUrl, tick, lease }) serve.Options.Add(o);
+        foreach (var o in new Option[] { urls, db, users, admins, publicUrl, tick, lease, sync }) serve.Options.Add(o);
         serve.SetHandler(console, async (parse, ct) =>
         {
             var o = new CoreOptions { PublicUrl = parse.GetValue(publicUrl) };
@@ -52,7 +58,7 @@ public static class CoreServeCommand
             }
 
             ICoreStore store;
-            try { store = CoreHost.OpenStore(parse.GetValue(db), o.Clock); }
+            try { store = CoreHost.OpenStore(parse.GetValue(db), o.Clock, parse.GetValue(sync) != "normal"); }
             catch (ArgumentException e) { throw new CommandException(e.Message); }
             await using var storeScope = store;
             Microsoft.AspNetCore.Builder.WebApplication app;
@@ -75,6 +81,7 @@ public static class CoreServeCommand
 
         var core = new Command("core", "The lifecycle and billing core.");
         core.Subcommands.Add(serve);
+        core.Subcommands.Add(CoreBenchCommand.Create(console));
         return core;
     }
 }

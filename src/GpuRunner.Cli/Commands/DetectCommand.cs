@@ -33,7 +33,7 @@ public static class DetectCommand
     public static ReturnCode Run(IConsole console, bool json, double timeoutSeconds)
     {
         var deadline = VerifyCommand.ParseTimeout(timeoutSeconds);
-        var services = DiagnosticsServices.Current;
+        var services = Services.Create();
         var report = new DeviceReport();
         var loader = NativeLoader.Default;
         GpuInventory.FillLibraries(report.Driver, loader, includeCuda: false);
@@ -48,8 +48,8 @@ public static class DetectCommand
                 failure = Diagnoses.FromException(error);
             if (failure != null) report.Driver.Error = failure.Evidence;
         }
-        report.Host = services.Host.Inspect();
-        report.Tier = services.Tiers.Match(report.Host, report.Gpus, null);
+        report.Host = services.Host();
+        report.Tier = services.Tiers.Match(report.Host, failure is null ? report.Gpus : null, null);
 
         if (json)
             console.Out.WriteLine(JsonSerializer.Serialize(report, ReportJsonContext.Default.DeviceReport));

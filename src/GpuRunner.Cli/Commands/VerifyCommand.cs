@@ -45,10 +45,9 @@ public static class VerifyCommand
     public static ReturnCode Run(IConsole console, bool json, string? expect, double? timeoutSeconds, string[] only, CancellationToken ct)
     {
         TimeSpan? deadline = timeoutSeconds is { } t ? ParseTimeout(t) : null;
-        var services = DiagnosticsServices.Current;
-        if (expect is not null && services.Tiers.Flavors.Count > 0 &&
-            !services.Tiers.Flavors.Contains(expect, StringComparer.OrdinalIgnoreCase))
-            throw new CommandException($"unknown flavor '{expect}' for --expect; known: {string.Join(", ", services.Tiers.Flavors)}");
+        var services = Services.Create();
+        if (expect is not null && services.Tiers.Validate(expect) is { } problem)
+            throw new CommandException($"--expect: {problem}");
 
         var all = StandardChecks.Create();
         all.AddRange(ExtraChecks.Select(f => f()));
@@ -58,7 +57,7 @@ public static class VerifyCommand
         try { (toRun, shown) = CheckSelection.Select(all, ids); }
         catch (ArgumentException e) { throw new CommandException($"--only: {e.Message}"); }
 
-        var report = new DeviceReport { Host = services.Host.Inspect() };
+        var report = new DeviceReport { Host = services.Host() };
         using var context = new CheckContext(report, expect, services: services);
         var style = OutputStyles.For(console, json);
         var plain = style == OutputStyle.Plain ? new PlainReport(console.Out) : null;

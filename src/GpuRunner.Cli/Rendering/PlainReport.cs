@@ -1,5 +1,7 @@
 using System.Globalization;
+using GpuRunner.Diagnostics.Catalogue;
 using GpuRunner.Diagnostics.Checks;
+using GpuRunner.Diagnostics.Host;
 using GpuRunner.Diagnostics.Report;
 
 namespace GpuRunner.Cli.Rendering;
@@ -50,15 +52,15 @@ public sealed class PlainReport(TextWriter output)
             output.WriteLine($"{Indent}n/a: {string.Join(", ", g.Unsupported.Select(u => $"{u.Field} ({u.Code})"))}");
     }
 
-    public void WriteHost(HostReport? host)
+    public void WriteHost(HostFacts? host)
     {
         if (host is null) return;
         var disks = host.Disks.Count == 0 ? "" : " · disk " + string.Join(", ", host.Disks.Select(d => $"{d.Path} {Gib(d.FreeBytes)} free of {Gib(d.TotalBytes)}"));
-        output.WriteLine($"host    {host.Vcpu} vCPU ({host.VcpuSource}) · {Gib(host.MemoryBytes)} RAM ({host.MemorySource}){disks}" +
+        output.WriteLine($"host    {host.Vcpu} vCPU ({host.VcpuSource}) · {(host.MemoryBytes is { } m ? Gib(m) : "n/a")} RAM ({host.MemorySource}){disks}" +
             (host.Os is null ? "" : $" · {host.Os}") + (host.Container.Detected ? " · in a container" : ""));
     }
 
-    public void WriteTier(TierReport? tier) =>
+    public void WriteTier(TierMatch? tier) =>
         output.WriteLine($"tier    {tier?.Summary ?? "unknown: no hardware catalogue available"}");
 
     public void WriteCheck(CheckResult r, DeviceReport report)

@@ -23,8 +23,11 @@ public interface IStoreTx
     SpaceState? GetSpace(string id);
     /// <summary>The owner only (cheap: no state to decode), null when there is no such Space.</summary>
     string? GetOwner(string id);
-    /// <summary>Moves the last heartbeat forward (never back).</summary>
-    void Heartbeat(string spaceId, long atMs);
+    /// <summary>Moves the last heartbeat forward (never back, so a retry is harmless); false when there is no such Space.</summary>
+    bool Heartbeat(string spaceId, long atMs);
+    /// <summary>Inserts unless (space, source, eventId) exists; false for a duplicate. One statement: the dedup is the
+    /// unique key itself, inside the writer's transaction.</summary>
+    bool TryInsertEvent(StoredEvent e);
     void InsertSpace(SpaceState s);
     void UpdateSpace(SpaceState s);
     /// <summary>Removes the Space, its events and runner tokens; its ledger rows stay (append-only).</summary>

@@ -221,8 +221,12 @@ public abstract class SqlCoreStore : ICoreStore
 
         public string? GetOwner(string id) => Cmd("SELECT owner FROM spaces WHERE id = @p0", id).ExecuteScalar() as string;
 
-        public void Heartbeat(string spaceId, long atMs) =>
-            Cmd($"UPDATE spaces SET last_heartbeat_ms = {store.Greatest}(COALESCE(last_heartbeat_ms, 0), @p1) WHERE id = @p0", spaceId, atMs).ExecuteNonQuery();
+        public bool Heartbeat(string spaceId, long atMs) =>
+            Cmd($"UPDATE spaces SET last_heartbeat_ms = {store.Greatest}(COALESCE(last_heartbeat_ms, 0), @p1) WHERE id = @p0", spaceId, atMs).ExecuteNonQuery() > 0;
+
+        public bool TryInsertEvent(StoredEvent e) =>
+            Cmd("INSERT INTO events (space_id, source, event_id, kind, at_ms, received_ms, state_change, payload, detail) VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8) ON CONFLICT (space_id, source, event_id) DO NOTHING",
+                e.SpaceId, e.Source, e.EventId, e.Kind, e.AtMs, e.ReceivedMs, e.StateChange ? 1 : 0, e.Payload, e.Detail).ExecuteNonQuery() > 0;
 
         public void InsertSpace(SpaceState s) =>
             Cmd("INSERT INTO spaces (id, uid, owner, stage, last_heartbeat_ms, state, updated_ms) VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6)",

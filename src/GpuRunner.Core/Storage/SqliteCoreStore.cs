@@ -4,11 +4,13 @@ using Microsoft.Data.Sqlite;
 namespace GpuRunner.Core.Storage;
 
 /// <summary>
-/// The default store: one SQLite file in WAL mode (readers never block the writer). synchronous=FULL: a commit is
-/// on disk before the writer acknowledges it, so acknowledged events survive a crash or power loss; group commit
-/// keeps that to one fsync per batch.
+/// The default store: one SQLite file in WAL mode (readers never block the writer). Durability: with
+/// synchronous=FULL (default) a commit is on disk before the writer acknowledges it, so acknowledged events survive
+/// a process crash and a power loss; group commit keeps that to one fsync per batch. synchronous=NORMAL (opt-in)
+/// skips the fsync per commit: still safe against a killed process (the WAL is in the OS cache), but a power loss
+/// may drop the last commits.
 /// </summary>
-public sealed class SqliteCoreStore(string path, TimeProvider? clock = null) : SqlCoreStore(clock ?? TimeProvider.System)
+public sealed class SqliteCoreStore(string path, TimeProvider? clock = null, bool fsyncEachCommit = true) : SqlCoreStore(clock ?? TimeProvider.System)
 {
     private readonly string _connectionString = new SqliteConnectionStringBuilder
     {
@@ -17,7 +19,7 @@ public sealed class SqliteCoreStore(string path, TimeProvider? clock = null) : S
 
     public string Path_ { get; } = System.IO.Path.GetFullPath(path);
     public override string Kind => "sqlite";
-    public override string Describe => $"sqlite:{Path_}";
+    public override string Describe => $"sqlite:{Path_} (synchronous={(fsyncEachCommit ? "FULL" : "NORMAL")})";
 
     protected override DbConnection Open()
     {
@@ -26,7 +28,7 @@ public sealed class SqliteCoreStore(string path, TimeProvider? clock = null) : S
         var c = new SqliteConnection(_connectionString);
         c.Open();
         using var cmd = c.CreateCommand();
-        cmd.CommandText = "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=10000;";
+        cmd.CommandText = $"PRAGMA journal_mode=WAL; PRAGMA synchronous={(fsyncEachCommit ? "FULL" : "NORMAL")}; PRAGMA busy_timeout=10000;";
         cmd.ExecuteNonQuery();
         return c;
     }

@@ -17,7 +17,7 @@ public sealed class CheckContext : IDisposable
         Report = report;
         Expect = expect;
         Loader = loader ?? NativeLoader.Default;
-        Services = services ?? DiagnosticsServices.Current;
+        Services = services ?? new DiagnosticsServices(Host.HostProbe.Collect, new NoCatalogue());
         GetEnv = getEnv ?? Environment.GetEnvironmentVariable;
     }
 
@@ -36,6 +36,12 @@ public sealed class CheckContext : IDisposable
     public CudaContext? Context { get; set; }
     /// <summary>Free-form state for checks added by other parts.</summary>
     public Dictionary<string, object> Items { get; } = [];
+
+    /// <summary>
+    /// Whether report.Gpus is the real inventory: NVML answered, or there is no driver at all (then "no GPU" is
+    /// a fact). When NVML is present but failed, the GPUs are unknown, which tier matching must not read as none.
+    /// </summary>
+    public bool GpusKnown => Passed("nvml.init") || !Loader.Nvml.Loaded;
 
     public void Record(CheckResult result) { lock (_gate) _results[result.Id] = result; }
 

@@ -1,4 +1,6 @@
 using System.Text.Json.Serialization;
+using GpuRunner.Diagnostics.Catalogue;
+using GpuRunner.Diagnostics.Host;
 
 namespace GpuRunner.Diagnostics.Report;
 
@@ -9,10 +11,10 @@ public sealed class DeviceReport
     public string Schema { get; set; } = "gpurunner.report/1";
     public ToolInfo Tool { get; set; } = new();
     public DateTime Timestamp { get; set; } = new(DateTime.UtcNow.Ticks / TimeSpan.TicksPerSecond * TimeSpan.TicksPerSecond, DateTimeKind.Utc);
-    public HostReport? Host { get; set; }
+    public HostFacts? Host { get; set; }
     public DriverReport Driver { get; set; } = new();
     public List<GpuReport> Gpus { get; set; } = [];
-    public TierReport? Tier { get; set; }
+    public TierMatch? Tier { get; set; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public List<CheckReport>? Checks { get; set; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Verdict { get; set; }
 }
@@ -100,16 +102,6 @@ public sealed class PcieReport
 
 public sealed record UnsupportedField(string Field, string Code);
 
-public sealed class TierReport
-{
-    public string? Flavor { get; set; }
-    public bool Exact { get; set; }
-    public string Summary { get; set; } = "";
-    public List<TierFieldReport> Fields { get; set; } = [];
-}
-
-public sealed record TierFieldReport(string Field, string Expected, string Found, bool Ok);
-
 public sealed class CheckReport
 {
     public string Id { get; set; } = "";
@@ -121,28 +113,6 @@ public sealed class CheckReport
 }
 
 public sealed record DiagnosisReport(string Cause, string Fix);
-
-/// <summary>Host facts as containers really get them (filled by the host inspector).</summary>
-public sealed class HostReport
-{
-    public int Vcpu { get; set; }
-    public string VcpuSource { get; set; } = "nproc";
-    public long MemoryBytes { get; set; }
-    public string MemorySource { get; set; } = "";
-    public List<DiskReport> Disks { get; set; } = [];
-    public string? Os { get; set; }
-    public string? Kernel { get; set; }
-    public ContainerReport Container { get; set; } = new();
-    public Dictionary<string, string?> Env { get; set; } = [];
-}
-
-public sealed record DiskReport(string Path, long TotalBytes, long FreeBytes);
-
-public sealed class ContainerReport
-{
-    public bool Detected { get; set; }
-    public List<string> Evidence { get; set; } = [];
-}
 
 /// <summary>Source-generated (trim/AOT-safe) JSON for the report: camelCase, nulls kept (contract: n/a is null).</summary>
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true)]

@@ -1,0 +1,49 @@
+using GpuRunner.Cli.Infrastructure;
+using GpuRunner.Client;
+
+namespace GpuRunner.Cli.Exec;
+
+/// <summary>
+/// Composition for `exec` and `report`: which device checks and GPU sampler are used, where the outbox lives, and
+/// how the runner's output is wired to the console. The one place to change when the verify pipeline and NVML
+/// sampling are available.
+/// </summary>
+public static class ExecServices
+{
+    public static IDeviceReporter DeviceReporter() =>
+        new UnavailableDeviceReporter("the verify pipeline is not part of this build yet");
+
+    public static IHeartbeatSampler HeartbeatSampler(RunnerLog log) => new NvmlHeartbeatSampler(log.Line);
+
+    /// <summary>The data directory, then a per-user temp folder (a read-only image), then memory.</summary>
+    public static IEnumerable<string> OutboxDirectories() =>
+    [
+        DataDirectory.Resolve(),
+        Path.Combine(Path.GetTempPath(), $"gpurunner-{Environment.UserName}"),
+    ];
+
+    /// <summary>Raw byte streams for the real console (the app's output must pass unchanged); writers for tests.</summary>
+    public static ExecIO IOFor(IConsole console)
+    {
+        if (console is SystemConsole)
+        {
+            var log = new RunnerLog(Console.Error);
+            return new ExecIO(Console.OpenStandardOutput(), Console.OpenStandardError(), log, !Console.IsInputRedirected);
+        }
+        return new ExecIO(new TextWriterStream(console.Out), new TextWriterStream(console.Error), new RunnerLog(console.Error), false);
+    }
+
+    /// <summary>The recorder for a run: to the core through the outbox, or local logging only.</summary>
+    public static EventRecorder Recorder(CoreSettings? core, RunnerLog log, Func<HttpClient?>? http = null)
+    {
+        if (core is null)
+        {
+            log.Line($"no core configured (--core or {CoreSettings.UrlVariable}): the app runs and its stages are only logged here");
+            return EventRecorder.LocalOnly(log);
+        }
+        var outbox = Outbox.OpenOrFallback(OutboxDirectories(), Outbox.TargetOf(core.Url, core.Space), log.Line);
+        var client = new RunnerClient(core.Url, core.Space, core.Token, http?.Invoke());
+        log.Line($"reporting to {core.Url} as {core.Space} (outbox {outbox.Location})");
+        return EventRecorder.ForCore(outbox, client.SendAsync, log);
+    }
+}

@@ -1,0 +1,153 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+
+namespace GpuRunner.Client;
+
+/// <summary>
+/// Typed client of the core's runner routes (/api/runner/spaces/{ns}/{name}/...). Every call has its own timeout;
+/// failures surface as <see cref="RunnerApiException"/> with the status (or none when the core was unreachable).
+/// Thread-safe; one instance per core+space+token.
+/// </summary>
+public sealed class RunnerClient : IDisposable
+{
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly HttpClient _http;
+    private readonly bool _ownsHttp;
+    private readonly string _basePath;
+
+    public Uri CoreUrl { get; }
+    public string Space { get; }
+    public TimeSpan Timeout { get; }
+
+    /// <param name="coreUrl">The core's base URL, e.g. http://127.0.0.1:8080.</param>
+    /// <param name="space">"namespace/name".</param>
+    /// <param name="token">A runner token (or the owner's user token).</param>
+    /// <param name="http">An HttpClient to reuse (tests, handlers); created when null.</param>
+    public RunnerClient(Uri coreUrl, string space, string token, HttpClient? http = null, TimeSpan? timeout = null)
+    {
+        if (!coreUrl.IsAbsoluteUri || (coreUrl.Scheme != Uri.UriSchemeHttp && coreUrl.Scheme != Uri.UriSchemeHttps))
+            throw new ArgumentException($"core URL must be an absolute http(s) URL, got '{coreUrl}'", nameof(coreUrl));
+        var (ns, name) = ParseSpace(space);
+        if (string.IsNullOrWhiteSpace(token))
+            throw new ArgumentException("a runner token is required", nameof(token));
+
+        CoreUrl = coreUrl;
+        Space = $"{ns}/{name}";
+        Timeout = timeout ?? DefaultTimeout;
+        _basePath = $"api/runner/spaces/{Uri.EscapeDataString(ns)}/{Uri.EscapeDataString(name)}/";
+        _ownsHttp = http is null;
+        // Our own per-call timeout (a linked CancellationTokenSource) is the one that counts; the HttpClient's is off
+        // so that a shared client with a shorter default cannot cut our calls.
+        _http = http ?? new HttpClient(new SocketsHttpHandler { ConnectTimeout = Timeout, PooledConnectionLifetime = TimeSpan.FromMinutes(5) })
+        {
+            Timeout = System.Threading.Timeout.InfiniteTimeSpan,
+        };
+        _authorization = new AuthenticationHeaderValue("Bearer", token);
+    }
+
+    private readonly AuthenticationHeaderValue _authorization;
+
+    /// <summary>Splits "ns/name"; throws ArgumentException with a one-line reason otherwise.</summary>
+    public static (string Namespace, string Name) ParseSpace(string space)
+    {
+        var parts = (space ?? "").Split('/');
+        if (parts.Length != 2 || parts.Any(p => p.Length == 0 || p.Any(char.IsWhiteSpace)))
+            throw new ArgumentException($"space must be NAMESPACE/NAME, got '{space}'", nameof(space));
+        return (parts[0], parts[1]);
+    }
+
+    public static string PathOf(RunnerRoute route) => route switch
+    {
+        RunnerRoute.Runs => "runs",
+        RunnerRoute.Device => "device",
+        RunnerRoute.Stage => "stage",
+        RunnerRoute.Heartbeat => "heartbeat",
+        RunnerRoute.Exit => "exit",
+        _ => throw new ArgumentOutOfRangeException(nameof(route)),
+    };
+
+    public Task<RunnerAck> StartRunAsync(RunStartedEvent e, CancellationToken ct = default) =>
+        SendAsync(RunnerRoute.Runs, Serialize(e), ct);
+
+    public Task<RunnerAck> SendDeviceAsync(DeviceEvent e, CancellationToken ct = default) =>
+        SendAsync(RunnerRoute.Device, Serialize(e), ct);
+
+    public Task<RunnerAck> SendStageAsync(StageEvent e, CancellationToken ct = default) =>
+        SendAsync(RunnerRoute.Stage, Serialize(e), ct);
+
+    public Task<RunnerAck> SendHeartbeatAsync(HeartbeatEvent e, CancellationToken ct = default) =>
+        SendAsync(RunnerRoute.Heartbeat, Serialize(e), ct);
+
+    public Task<RunnerAck> SendExitAsync(ExitEvent e, CancellationToken ct = default) =>
+        SendAsync(RunnerRoute.Exit, Serialize(e), ct);
+
+    /// <summary>Serializes any runner body with the source-generated context (trim-safe).</summary>
+    public static string Serialize<T>(T body) =>
+        JsonSerializer.Serialize(body, (System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>)
+            RunnerJsonContext.Default.GetTypeInfo(typeof(T))!);
+
+    /// <summary>
+    /// Posts an already-serialized body (the outbox stores the exact bytes so a retry is byte-identical).
+    /// Returns the acknowledgement on 2xx; throws <see cref="RunnerApiException"/> otherwise.
+    /// </summary>
+    public async Task<RunnerAck> SendAsync(RunnerRoute route, string json, CancellationToken ct = default)
+    {
+        var what = $"POST {PathOf(route)}";
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(Timeout);
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(CoreUrl, _basePath + PathOf(route)))
+            {
+                Content = new StringContent(json, Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Authorization = _authorization;
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            if (!response.IsSuccessStatusCode)
+                throw await RunnerApiException.FromResponseAsync(response, what, timeout.Token);
+            var body = await response.Content.ReadAsStringAsync(timeout.Token);
+            return ParseAck(body);
+        }
+        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+        {
+            throw new RunnerApiException($"{what}: no answer from {CoreUrl} within {Timeout.TotalSeconds:0.#} s", null, e);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new RunnerApiException($"{what}: cannot reach {CoreUrl}: {Innermost(e).Message}", null, e);
+        }
+    }
+
+    private static RunnerAck ParseAck(string body)
+    {
+        if (string.IsNullOrWhiteSpace(body)) return new RunnerAck();
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) return new RunnerAck();
+            var duplicate = root.TryGetProperty("duplicate", out var d) && d.ValueKind == JsonValueKind.True;
+            var runId = root.TryGetProperty("runId", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
+            return new RunnerAck(duplicate, runId);
+        }
+        catch (JsonException)
+        {
+            // A 2xx is an acknowledgement whatever its body says; the event was applied.
+            return new RunnerAck();
+        }
+    }
+
+    private static Exception Innermost(Exception e)
+    {
+        while (e.InnerException is not null) e = e.InnerException;
+        return e;
+    }
+
+    public void Dispose()
+    {
+        if (_ownsHttp) _http.Dispose();
+    }
+}

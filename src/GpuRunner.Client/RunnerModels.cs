@@ -1,0 +1,46 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace GpuRunner.Client;
+
+// Bodies of the runner routes (docs/contracts.md, "Runner routes of the core"). Every body carries a client-made
+// eventId (stable across retries: the core acknowledges a repeat with "duplicate": true and never applies it twice)
+// and `at`, the UTC time the event happened (not the time it was sent: the outbox may send it much later).
+
+/// <summary>The route an event goes to, under /api/runner/spaces/{ns}/{name}/.</summary>
+public enum RunnerRoute { Runs, Device, Stage, Heartbeat, Exit }
+
+/// <summary>Lifecycle stages a runner may report.</summary>
+public static class RunnerStages
+{
+    public const string AppStarting = "APP_STARTING";
+    public const string Running = "RUNNING";
+    public const string Stopped = "STOPPED";
+    public const string RuntimeError = "RUNTIME_ERROR";
+}
+
+public sealed record RunStartedEvent(string EventId, DateTimeOffset At, string RunId, string Host);
+
+public sealed record DeviceEvent(string EventId, DateTimeOffset At, string RunId, JsonElement Report);
+
+public sealed record StageEvent(string EventId, DateTimeOffset At, string RunId, string Stage, string? Message = null);
+
+public sealed record GpuHeartbeat(int Index, double? UtilizationPct, long? MemoryUsedMiB, double? TemperatureC, double? PowerW);
+
+public sealed record HeartbeatEvent(string EventId, DateTimeOffset At, string RunId, IReadOnlyList<GpuHeartbeat> Gpus);
+
+public sealed record ExitEvent(string EventId, DateTimeOffset At, string RunId, int ExitCode, string? Signal = null, string? StderrTail = null);
+
+/// <summary>The core's answer to an accepted event. <see cref="Duplicate"/>: it had been applied before.</summary>
+public sealed record RunnerAck(bool Duplicate = false, string? RunId = null);
+
+[JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(RunStartedEvent))]
+[JsonSerializable(typeof(DeviceEvent))]
+[JsonSerializable(typeof(StageEvent))]
+[JsonSerializable(typeof(HeartbeatEvent))]
+[JsonSerializable(typeof(ExitEvent))]
+[JsonSerializable(typeof(RunnerAck))]
+[JsonSerializable(typeof(JsonElement))]
+public sealed partial class RunnerJsonContext : JsonSerializerContext;

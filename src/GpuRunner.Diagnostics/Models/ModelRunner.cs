@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using System.Text.Json.Serialization;
+using GpuRunner.Diagnostics.Frameworks;
+using GpuRunner.Native;
+using GpuRunner.Native.Cuda;
+
+namespace GpuRunner.Diagnostics.Models;
+
+/// <summary>What `gpurunner run` does, with which model (options already validated).</summary>
+public sealed record RunSettings
+{
+    public string Engine { get; init; } = "ort";
+    public string Device { get; init; } = "cpu";
+    public int Iterations { get; init; } = 100;
+    public int Warmup { get; init; } = 10;
+    public int Batch { get; init; } = 8;
+    public LibTorchOptions LibTorch { get; init; } = new();
+}
+
+public sealed record LatencyStats(double P50Ms, double P95Ms, double P99Ms, double MeanMs, double MinMs, double MaxMs)
+{
+    /// <summary>Nearest-rank percentiles over the measured iterations.</summary>
+    public static LatencyStats From(IReadOnlyList<double> ms)
+    {
+        if (ms.Count == 0) return new(0, 0, 0, 0, 0, 0);
+        var s = ms.Order().ToArray();
+        double P(double p) => s[Math.Clamp((int)Math.Ceiling(p / 100 * s.Length) - 1, 0, s.Length - 1)];
+        return new(P(50), P(95), P(99), s.Average(), s[0], s[^1]);
+    }
+}
+
+public sealed record ComparisonReport(string Reference, double MaxAbsDiff, double MaxRelDiff, int Mismatches, int Elements,
+    double ToleranceAbs, double ToleranceRel, bool Within);
+
+public sealed record RunReport
+{
+    public string Schema { get; init; } = "gpurunner.run/1";
+    public string Model { get; init; } = "";
+    public string ModelPath { get; init; } = "";
+    public string Engine { get; init; } = "";
+    public string Device { get; init; } = "";
+    public string Detail { get; init; } = "";
+    public int Batch { get; init; }
+    public int Warmup { get; init; }
+    public int Iterations { get; init; }
+    public double LoadSeconds { get; init; }
+    public LatencyStats Latency { get; init; } = LatencyStats.From([]);
+    public double ThroughputSamplesPerSecond { get; init; }
+    public long? DeviceMemoryBytes { get; init; }
+    /// <summary>How the device memory was measured (cuMemGetInfo delta, or the engine's own tensors).</summary>
+    public string? DeviceMemorySource { get; init; }
+    public ComparisonReport Comparison { get; init; } = null!;
+    public string Verdict { get; init; } = "FAIL";
+}
+
+/// <summary>Loads a model onto a device with one engine, warms up, times N iterations and compares with the reference.</summary>
+public static class ModelRunner
+{
+    public static IInferenceEngine CreateEngine(ModelManifest model, RunSettings settings) => settings.Engine switch
+    {
+        "ort" => OrtEngine.Create(model, settings.Device),
+        "torch" => TorchSharpEngine.Create(model, settings.Device, settings.LibTorch),
+        "native" => NativeEngine.Create(model),
+        _ => throw new ArgumentOutOfRangeException(nameof(settings), settings.Engine, "unknown engine"),
+    };
+
+    /// <param name="progress">Called after each warm-up and timed iteration with (done, total).</param>
+    public static RunReport Run(ModelManifest model, RunSettings settings, Action<int, int>? progress = null, CancellationToken ct = default)
+    {
+        using var memory = settings.Device == "cuda" ? DeviceMemoryMeter.TryStart() : null;
+        var load = Stopwatch.StartNew();
+        using var engine = CreateEngine(model, settings);
+        load.Stop();
+
+        var (input, expected) = ManagedReference.TiledTestData(model, settings.Batch);
+        var total = settings.Warmup + settings.Iterations;
+        float[] output = [];
+        for (var i = 0; i < settings.Warmup; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            output = engine.Run(input, settings.Batch);
+            progress?.Invoke(i + 1, total);
+        }
+        var latencies = new double[settings.Iterations];
+        var loop = Stopwatch.StartNew();
+        for (var i = 0; i < settings.Iterations; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            var t = Stopwatch.GetTimestamp();
+            output = engine.Run(input, settings.Batch);
+            latencies[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
+            progress?.Invoke(settings.Warmup + i + 1, total);
+        }
+        loop.Stop();
+        var used = memory?.UsedSinceStart();
+        var cmp = OutputComparison.Compare(output, expected, model.Tolerance);
+        return new RunReport
+        {
+            Model = model.Name,
+            ModelPath = model.PathOf(model.Onnx),
+            Engine = engine.Engine,
+            Device = engine.Device,
+            Detail = engine.Detail,
+            Batch = settings.Batch,
+            Warmup = settings.Warmup,
+            Iterations = settings.Iterations,
+            LoadSeconds = load.Elapsed.TotalSeconds,
+            Latency = LatencyStats.From(latencies),
+            ThroughputSamplesPerSecond = settings.Iterations == 0 ? 0 : settings.Batch * settings.Iterations / loop.Elapsed.TotalSeconds,
+            DeviceMemoryBytes = used ?? engine.DeviceMemoryBytes,
+            DeviceMemorySource = used is not null ? "cuMemGetInfo: free memory before loading minus after the run"
+                : engine.DeviceMemoryBytes is not null ? "the engine's own device buffers" : null,
+            Comparison = new ComparisonReport($"{model.ExpectedOutput} (float64 CPU reference), tiled to batch {settings.Batch}",
+                cmp.MaxAbsDiff, cmp.MaxRelDiff, cmp.Mismatches, cmp.Count, cmp.Tolerance.Abs, cmp.Tolerance.Rel, cmp.Within),
+            Verdict = cmp.Within ? "PASS" : "FAIL",
+        };
+    }
+}
+
+/// <summary>
+/// Device-wide free memory (cuMemGetInfo) before loading and after the run. It holds the primary context (which every
+/// engine shares) for the whole run, so the context's own overhead is in neither figure and it is created only once.
+/// </summary>
+internal sealed class DeviceMemoryMeter : IDisposable
+{
+    private readonly CudaContext _context;
+    private readonly ulong _freeAtStart;
+    private DeviceMemoryMeter(CudaContext context) { _context = context; _freeAtStart = context.MemoryInfo().FreeBytes; }
+
+    public static DeviceMemoryMeter? TryStart()
+    {
+        try
+        {
+            CudaDriver.Init();
+            return new DeviceMemoryMeter(CudaContext.RetainPrimary(0));
+        }
+        catch (Exception e) when (e is CudaException or DriverLibraryNotFoundException or DriverSymbolMissingException) { return null; }
+    }
+
+    public long? UsedSinceStart()
+    {
+        try
+        {
+            _context.MakeCurrent();
+            var free = _context.MemoryInfo().FreeBytes;
+            return free <= _freeAtStart ? (long)(_freeAtStart - free) : 0;
+        }
+        catch (CudaException) { return null; }
+    }
+
+    public void Dispose() => _context.Dispose();
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, WriteIndented = true,
+    NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals)]
+[JsonSerializable(typeof(RunReport))]
+public sealed partial class RunJsonContext : JsonSerializerContext;

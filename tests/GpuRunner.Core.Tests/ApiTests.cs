@@ -1,0 +1,370 @@
+using System.Text.Json;
+
+namespace GpuRunner.Core.Tests;
+
+/// <summary>The HTTP API against a real Kestrel on loopback, on SQLite and on PostgreSQL.</summary>
+public class ApiTests
+{
+    private static readonly HttpMethod Get = HttpMethod.Get, Post = HttpMethod.Post, Delete = HttpMethod.Delete;
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task HubShapesCreateRuntimeHardwareDelete(string db)
+    {
+        await using var c = await TestCore.StartAsync(db);
+        var created = await c.CreateSpaceAsync();
+        Assert.Equal($"{c.BaseUrl}spaces/alice/app", created.GetProperty("url").GetString());
+        await c.ExpectAsync(409, Post, "api/repos/create", TestCore.Alice, new { name = "app", type = "space", sdk = "gradio" });
+
+        var rt = await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", TestCore.Alice);
+        Assert.Equal("BUILDING", rt.GetProperty("stage").GetString());
+        Assert.Equal(JsonValueKind.Null, rt.GetProperty("hardware").GetProperty("current").ValueKind);
+        Assert.Equal("t4-medium", rt.GetProperty("hardware").GetProperty("requested").GetString());
+        Assert.Equal(JsonValueKind.Null, rt.GetProperty("gcTimeout").ValueKind);
+        Assert.False(rt.GetProperty("devMode").GetBoolean());
+        Assert.Equal(JsonValueKind.Null, rt.GetProperty("storage").ValueKind);
+        Assert.Equal(JsonValueKind.Null, rt.GetProperty("volumes").ValueKind);
+
+        var hw = await c.ExpectAsync(200, Get, "api/spaces/hardware", null);
+        var t4 = hw.EnumerateArray().Single(h => h.GetProperty("name").GetString() == "t4-small");
+        Assert.Equal(10_000, t4.GetProperty("unitCostMicroUSD").GetInt64());
+        Assert.Equal(0.01m, t4.GetProperty("unitCostUSD").GetDecimal());
+        Assert.Equal("minute", t4.GetProperty("unitLabel").GetString());
+        Assert.Equal("1", t4.GetProperty("accelerator").GetProperty("quantity").GetString());
+        Assert.Equal("T4", t4.GetProperty("accelerator").GetProperty("model").GetString());
+        Assert.Equal(JsonValueKind.Null, hw.EnumerateArray().Single(h => h.GetProperty("name").GetString() == "cpu-basic").GetProperty("accelerator").ValueKind);
+
+        var after = await c.ExpectAsync(200, Post, "api/spaces/alice/app/hardware", TestCore.Alice, new { flavor = "a10g-small", sleepTimeSeconds = 3600 });
+        Assert.Equal("a10g-small", after.GetProperty("hardware").GetProperty("requested").GetString());
+        Assert.Equal(3600, after.GetProperty("gcTimeout").GetInt64());
+        var slept = await c.ExpectAsync(200, Post, "api/spaces/alice/app/sleeptime", TestCore.Alice, new { seconds = -1 });
+        Assert.Equal(-1, slept.GetProperty("gcTimeout").GetInt64());
+        Assert.Equal("PAUSED", (await c.ExpectAsync(200, Post, "api/spaces/alice/app/pause", TestCore.Alice)).GetProperty("stage").GetString());
+        Assert.Equal("BUILDING", (await c.ExpectAsync(200, Post, "api/spaces/alice/app/restart?factory=true", TestCore.Alice)).GetProperty("stage").GetString());
+
+        await c.ExpectAsync(200, Delete, "api/repos/delete", TestCore.Alice, new { name = "app", organization = "alice", type = "space" });
+        await c.ExpectAsync(404, Get, "api/spaces/alice/app/runtime", TestCore.Alice);
+        await c.CreateSpaceAsync(); // the name is free again
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task PublicUrlIsUsedWhenConfigured(string db)
+    {
+        await using var c = await TestCore.StartAsync(db, o => o.PublicUrl = "https://core.example.org/");
+        var created = await c.CreateSpaceAsync();
+        Assert.Equal("https://core.example.org/spaces/alice/app", created.GetProperty("url").GetString());
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task AuthMatrix(string db)
+    {
+        await using var c = await TestCore.StartAsync(db);
+        await c.CreateSpaceAsync();
+        await c.CreateSpaceAsync("other");
+        var runnerOwn = (await c.ExpectAsync(200, Post, "api/spaces/alice/app/tokens", TestCore.Alice)).GetProperty("token").GetString()!;
+        var runnerOther = (await c.ExpectAsync(200, Post, "api/spaces/alice/other/tokens", TestCore.Alice)).GetProperty("token").GetString()!;
+
+        // runtime: owner and own runner read; another user or another Space's runner cannot; no token is 401.
+        await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", TestCore.Alice);
+        await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", runnerOwn);
+        await c.ExpectAsync(403, Get, "api/spaces/alice/app/runtime", TestCore.Bob);
+        await c.ExpectAsync(403, Get, "api/spaces/alice/app/runtime", runnerOther);
+        await c.ExpectAsync(401, Get, "api/spaces/alice/app/runtime", null);
+        await c.ExpectAsync(401, Get, "api/spaces/alice/app/runtime", "not-a-token");
+
+        // owner-only actions
+        foreach (var token in new[] { TestCore.Bob, runnerOwn, runnerOther })
+        {
+            await c.ExpectAsync(403, Post, "api/spaces/alice/app/pause", token);
+            await c.ExpectAsync(403, Post, "api/spaces/alice/app/restart", token);
+            await c.ExpectAsync(403, Post, "api/spaces/alice/app/hardware", token, new { flavor = "t4-small" });
+            await c.ExpectAsync(403, Post, "api/spaces/alice/app/sleeptime", token, new { seconds = 600 });
+            await c.ExpectAsync(403, Post, "api/spaces/alice/app/tokens", token);
+        }
+        await c.ExpectAsync(401, Post, "api/spaces/alice/app/pause", null);
+        await c.ExpectAsync(403, Post, "api/repos/create", TestCore.Bob, new { name = "x", organization = "alice", type = "space", sdk = "docker" });
+        await c.ExpectAsync(403, Post, "api/repos/create", runnerOwn, new { name = "x", type = "space", sdk = "docker" });
+        await c.ExpectAsync(403, Delete, "api/repos/delete", TestCore.Bob, new { name = "app", organization = "alice", type = "space" });
+
+        // runner routes: own runner and owner report; another Space's runner and other users cannot.
+        await c.RunnerAsync("runs", new() { ["host"] = "h" }, runnerOwn);
+        await c.RunnerAsync("heartbeat", new() { ["gpus"] = Array.Empty<object>() }, TestCore.Alice);
+        await c.RunnerAsync("heartbeat", new(), runnerOther, status: 403);
+        await c.RunnerAsync("stage", new() { ["stage"] = "APP_STARTING" }, runnerOther, status: 403);
+        await c.RunnerAsync("stage", new() { ["stage"] = "APP_STARTING" }, TestCore.Bob, status: 403);
+        await c.RunnerAsync("heartbeat", new(), TestCore.Bob, status: 403);
+        await c.RunnerAsync("stage", new() { ["stage"] = "APP_STARTING" }, null!, status: 401);
+
+        // usage: owner yes, others no; owner invoices only for oneself or an admin
+        await c.ExpectAsync(200, Get, "api/usage/spaces/alice/app", TestCore.Alice);
+        await c.ExpectAsync(403, Get, "api/usage/spaces/alice/app", TestCore.Bob);
+        await c.ExpectAsync(200, Get, "api/usage/owners/alice", TestCore.Alice);
+        await c.ExpectAsync(200, Get, "api/usage/owners/alice", TestCore.Admin);
+        await c.ExpectAsync(403, Get, "api/usage/owners/alice", TestCore.Bob);
+        await c.ExpectAsync(403, Get, "api/usage/owners/alice", runnerOwn);
+        // grants: admin only
+        var grant = new { flavor = "t4-medium", from = "2026-11-01T00:00:00Z", to = "2026-12-01T00:00:00Z" };
+        await c.ExpectAsync(403, Post, "api/spaces/alice/app/grants", TestCore.Alice, grant);
+        await c.ExpectAsync(200, Post, "api/spaces/alice/app/grants", TestCore.Admin, grant);
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task RetriesAreAcknowledgedAndAppliedOnce(string db)
+    {
+        await using var c = await TestCore.StartAsync(db);
+        await c.CreateSpaceAsync();
+        await c.UpAsync();
+        var hb = new Dictionary<string, object?> { ["eventId"] = "hb-1", ["at"] = c.At(), ["runId"] = "run-1", ["gpus"] = new[] { new { index = 0, utilizationPct = 50 } } };
+        Assert.False((await c.RunnerAsync("heartbeat", new(hb))).GetProperty("duplicate").GetBoolean());
+        Assert.True((await c.RunnerAsync("heartbeat", new(hb))).GetProperty("duplicate").GetBoolean());
+        var exit = new Dictionary<string, object?> { ["eventId"] = "exit-1", ["at"] = c.At(), ["runId"] = "run-1", ["exitCode"] = 1, ["stderrTail"] = "boom" };
+        c.Clock.Advance(TimeSpan.FromMinutes(10));
+        exit["at"] = c.At();
+        Assert.False((await c.RunnerAsync("exit", new(exit))).GetProperty("duplicate").GetBoolean());
+        // The retry would be illegal if applied again (the Space is paused now): it is acknowledged instead.
+        var again = await c.RunnerAsync("exit", new(exit));
+        Assert.True(again.GetProperty("duplicate").GetBoolean());
+        // Concurrent retries of one new event: exactly one applies.
+        var burst = new Dictionary<string, object?> { ["eventId"] = "hb-burst", ["at"] = c.At(), ["runId"] = "run-1" };
+        var acks = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => c.RunnerAsync("heartbeat", new(burst))));
+        Assert.Equal(1, acks.Count(a => !a.GetProperty("duplicate").GetBoolean()));
+        var events = await c.Store.EventsAsync("alice/app");
+        Assert.Single(events, e => e.EventId == "hb-1");
+        Assert.Single(events, e => e.EventId == "exit-1");
+        Assert.Single(events, e => e.EventId == "hb-burst");
+        var ledger = await c.ExpectAsync(200, Get, "api/usage/spaces/alice/app/ledger", TestCore.Alice);
+        Assert.Equal(600.0m, Assert.Single(ledger.EnumerateArray()).GetProperty("seconds").GetDecimal());
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task LateEventIsReplayedWithCompensatingRows(string db)
+    {
+        await using var c = await TestCore.StartAsync(db);
+        await c.CreateSpaceAsync(); // t4-medium
+        c.Clock.Advance(TimeSpan.FromMinutes(61));
+        var t0 = TimeSpan.FromMinutes(-60);
+        await c.RunnerAsync("runs", new() { ["at"] = c.At(t0), ["host"] = "h" });
+        await c.RunnerAsync("stage", new() { ["at"] = c.At(t0), ["stage"] = "APP_STARTING" });
+        await c.RunnerAsync("stage", new() { ["at"] = c.At(TimeSpan.FromMinutes(-50)), ["stage"] = "RUNNING" });
+        await c.RunnerAsync("exit", new() { ["at"] = c.At(TimeSpan.FromMinutes(-10)), ["exitCode"] = 2 });
+        var before = await c.ExpectAsync(200, Get, "api/usage/spaces/alice/app", TestCore.Alice);
+        Assert.Equal(600_000, before.GetProperty("owedMicroUSD").GetInt64()); // 40 min x $0.90/h
+
+        // The device report from 30 minutes ago arrives late: the runner was on a T4 small all along from then.
+        var device = new Dictionary<string, object?>
+        {
+            ["at"] = c.At(TimeSpan.FromMinutes(-30)),
+            ["report"] = new { schema = "gpurunner.report/1", tier = new { flavor = "t4-small", exact = true, summary = "matches t4-small" } },
+        };
+        await c.RunnerAsync("device", device);
+        var after = await c.ExpectAsync(200, Get, "api/usage/spaces/alice/app", TestCore.Alice);
+        Assert.Equal(300_000 + 200_000, after.GetProperty("owedMicroUSD").GetInt64()); // 20 min t4-medium + 20 min t4-small
+        var ledger = (await c.ExpectAsync(200, Get, "api/usage/spaces/alice/app/ledger", TestCore.Alice)).EnumerateArray().ToArray();
+        Assert.Equal(4, ledger.Length); // original, its compensation, two corrected rows
+        Assert.Single(ledger, r => r.GetProperty("sign").GetInt32() == -1 && r.GetProperty("seconds").GetDecimal() == 2400);
+        var rt = await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", TestCore.Alice);
+        Assert.Equal("t4-small", rt.GetProperty("hardwareMismatch").GetProperty("detected").GetString());
+        Assert.Equal("PAUSED", rt.GetProperty("stage").GetString());
+
+        // Too old and too far in the future are refused with a clear error.
+        var stale = await c.RunnerAsync("heartbeat", new() { ["at"] = c.At(TimeSpan.FromHours(-25)) }, status: 409);
+        Assert.Contains("late window", stale.GetProperty("error").GetString());
+        var future = await c.RunnerAsync("heartbeat", new() { ["at"] = c.At(TimeSpan.FromMinutes(10)) }, status: 422);
+        Assert.Contains("future", future.GetProperty("error").GetString());
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task LateEventThatContradictsHistoryIsRefusedAndNothingChanges(string db)
+    {
+        await using var c = await TestCore.StartAsync(db);
+        await c.CreateSpaceAsync();
+        await c.UpAsync();
+        c.Clock.Advance(TimeSpan.FromMinutes(5));
+        await c.ExpectAsync(200, Post, "api/spaces/alice/app/pause", TestCore.Alice);
+        // A RUNNING report dated before the pause, from a run that was never registered then: does not fit.
+        var r = await c.RunnerAsync("stage", new() { ["at"] = c.At(TimeSpan.FromMinutes(-1)), ["stage"] = "STOPPED", ["runId"] = "run-2" }, status: 409);
+        Assert.Contains("run", r.GetProperty("error").GetString());
+        var ledger = await c.ExpectAsync(200, Get, "api/usage/spaces/alice/app/ledger", TestCore.Alice);
+        Assert.Equal(300.0m, Assert.Single(ledger.EnumerateArray()).GetProperty("seconds").GetDecimal());
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task IllegalTransitionsAndBrokenRules(string db)
+    {
+        await using var c = await TestCore.StartAsync(db);
+        await c.CreateSpaceAsync();
+        await c.CreateSpaceAsync("free", hardware: null);
+        await c.RunnerAsync("runs", new() { ["host"] = "h" });
+        var e = await c.RunnerAsync("stage", new() { ["stage"] = "RUNNING" }, status: 409);
+        Assert.Equal("illegal_transition", e.GetProperty("code").GetString());
+        Assert.Contains("BUILDING -> RUNNING", e.GetProperty("error").GetString());
+        Assert.Equal("BUILDING", (await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", TestCore.Alice)).GetProperty("stage").GetString());
+
+        await c.ExpectAsync(200, Post, "api/spaces/alice/app/pause", TestCore.Alice);
+        await c.RunnerAsync("stage", new() { ["stage"] = "APP_STARTING" }, status: 409);
+        await c.RunnerAsync("runs", new() { ["runId"] = "run-2" }, status: 409);
+
+        var rule = await c.ExpectAsync(422, Post, "api/spaces/alice/free/sleeptime", TestCore.Alice, new { seconds = 3600 });
+        Assert.Contains("cannot be set", rule.GetProperty("error").GetString());
+        await c.ExpectAsync(422, Post, "api/spaces/alice/app/hardware", TestCore.Alice, new { flavor = "cpu-basic", sleepTimeSeconds = 600 });
+        await c.ExpectAsync(400, Post, "api/spaces/alice/app/sleeptime", TestCore.Alice, new { seconds = 5 });
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task BadBodiesAreNever500(string db)
+    {
+        await using var c = await TestCore.StartAsync(db, o => o.MaxBodyBytes = 64 * 1024);
+        await c.CreateSpaceAsync();
+        await c.RunnerAsync("runs", new() { ["host"] = "h" });
+        var runner = "api/runner/spaces/alice/app/";
+        var cases = new (string Path, string Raw, int Status)[]
+        {
+            (runner + "stage", "{", 400),
+            (runner + "stage", "", 400),
+            (runner + "stage", "[]", 400),
+            (runner + "stage", "null", 400),
+            (runner + "stage", """{"at":"2026-11-10T12:00:00Z","runId":"run-1","stage":"APP_STARTING"}""", 400),           // no eventId
+            (runner + "stage", """{"eventId":"x","runId":"run-1","stage":"APP_STARTING"}""", 400),                         // no at
+            (runner + "stage", """{"eventId":"x","at":"yesterday","runId":"run-1","stage":"APP_STARTING"}""", 400),        // bad time
+            (runner + "stage", """{"eventId":"x","at":"2026-11-10T12:00:00Z","runId":"run-1","stage":"FLYING"}""", 400),    // bad stage
+            (runner + "stage", """{"eventId":"x","at":"2026-11-10T12:00:00Z","runId":"run-1","stage":"PAUSED"}""", 400),    // not a runner stage
+            (runner + "exit", """{"eventId":"x","at":"2026-11-10T12:00:00Z","runId":"run-1","exitCode":"one"}""", 400),
+            (runner + "exit", """{"eventId":"x","at":"2026-11-10T12:00:00Z","runId":"run-1"}""", 400),
+            (runner + "device", """{"eventId":"x","at":"2026-11-10T12:00:00Z","runId":"run-1","report":{}}""", 400),
+            (runner + "device", """{"eventId":"x","at":"2026-11-10T12:00:00Z","runId":"run-1","report":5}""", 400),
+            (runner + "heartbeat", """{"eventId":"x","at":"2026-11-10T12:00:00Z","runId":"run-1","gpus":{}}""", 400),
+            ("api/runner/spaces/alice/a%20b/heartbeat", """{"eventId":"x","at":"2026-11-10T12:00:00Z","runId":"run-1"}""", 400),
+            ("api/runner/spaces/alice/nope/heartbeat", """{"eventId":"x","at":"2026-11-10T12:00:00Z","runId":"run-1"}""", 404),
+            ("api/spaces/alice/app/hardware", """{"flavor":"h900"}""", 400),
+            ("api/spaces/alice/app/hardware", """{"flavor":null}""", 400),
+            ("api/spaces/alice/app/hardware", """{"flavor":"t4-small","sleepTimeSeconds":"soon"}""", 400),
+            ("api/spaces/alice/app/sleeptime", """{}""", 400),
+            ("api/spaces/alice/app/sleeptime", """{"seconds":1e99}""", 400),
+            ("api/repos/create", """{"name":"m","type":"model"}""", 400),
+            ("api/repos/create", """{"name":"m","type":"space","sdk":"rails"}""", 400),
+            ("api/repos/create", """{"type":"space","sdk":"docker"}""", 400),
+            ("api/repos/create", """{"name":"a/b","type":"space","sdk":"docker"}""", 400),
+            ("api/spaces/alice/app/grants", """{"flavor":"t4-small","from":"2026-11-02T00:00:00Z","to":"2026-11-01T00:00:00Z"}""", 403), // auth first
+        };
+        foreach (var (path, raw, status) in cases)
+        {
+            try { await c.ExpectAsync(status, Post, path, TestCore.Alice, raw: raw); }
+            catch (Exception e) { throw new Xunit.Sdk.XunitException($"case {path} {raw[..Math.Min(raw.Length, 80)]}: {e.Message}"); }
+        }
+        await c.ExpectAsync(400, Post, "api/spaces/alice/app/grants", TestCore.Admin,
+            raw: """{"flavor":"t4-small","from":"2026-11-02T00:00:00Z","to":"2026-11-01T00:00:00Z"}""");
+        await c.ExpectAsync(400, Get, "api/usage/spaces/alice/app?period=2026-13", TestCore.Alice);
+        await c.ExpectAsync(400, Get, "api/usage/spaces/alice/app?format=xml", TestCore.Alice);
+        await c.ExpectAsync(400, Get, "api/usage/spaces/alice/app?from=2026-11-02T00:00:00Z&to=2026-11-01T00:00:00Z", TestCore.Alice);
+        await c.ExpectAsync(404, Get, "api/no/such/route", TestCore.Alice);
+        // Last: Kestrel closes the connection after refusing an oversized body.
+        await c.ExpectAsync(413, Post, runner + "heartbeat", TestCore.Alice,
+            raw: """{"eventId":"x","at":"2026-11-10T12:00:00Z","runId":"run-1","gpus":[]}""" + new string(' ', 70_000));
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task IssueScenarioThroughTheApi_120MinutesAt090IsOneEighty(string db)
+    {
+        await using var c = await TestCore.StartAsync(db);
+        await c.CreateSpaceAsync();
+        await c.ExpectAsync(200, Post, "api/spaces/alice/app/sleeptime", TestCore.Alice, new { seconds = 1800 });
+        await c.UpAsync();
+        var s = c.Service;
+        // Runs 90 min with heartbeats and visits (so it doesn't sleep yet) ...
+        for (var m = 0; m < 90; m += 1)
+        {
+            c.Clock.Advance(TimeSpan.FromMinutes(1));
+            await c.RunnerAsync("heartbeat", new());
+            if ((m + 1) % 20 == 0 && m + 1 <= 60) await c.ExpectAsync(200, Post, "api/spaces/alice/app/visit", null);
+        }
+        // ... no visit since minute 60: sleep is due at 90 (60 + 30 min).
+        Assert.Equal(1, await s.TickAsync());
+        Assert.Equal("STOPPED", (await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", TestCore.Alice)).GetProperty("stage").GetString());
+        c.Clock.Advance(TimeSpan.FromMinutes(30));
+        await c.ExpectAsync(200, Post, "api/spaces/alice/app/visit", null); // wakes
+        await c.RunnerAsync("stage", new() { ["stage"] = "RUNNING" });
+        c.Clock.Advance(TimeSpan.FromMinutes(30));
+        await c.RunnerAsync("stage", new() { ["stage"] = "RUNTIME_ERROR", ["message"] = "CUDA out of memory" });
+        var rt = await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", TestCore.Alice);
+        Assert.Equal("PAUSED", rt.GetProperty("stage").GetString());
+        Assert.Contains("CUDA out of memory", rt.GetProperty("pauseReason").GetString());
+
+        var inv = await c.ExpectAsync(200, Get, "api/usage/spaces/alice/app?period=2026-11", TestCore.Alice);
+        var line = Assert.Single(inv.GetProperty("lines").EnumerateArray());
+        Assert.Equal(120, line.GetProperty("minutes").GetInt64());
+        Assert.Equal(1_800_000, inv.GetProperty("owedMicroUSD").GetInt64());
+        Assert.Equal(1.8m, inv.GetProperty("owedUSD").GetDecimal());
+        var csv = await (await c.SendAsync(Get, "api/usage/owners/alice?period=2026-11&format=csv", TestCore.Alice)).Content.ReadAsStringAsync();
+        Assert.Contains("alice/app,alice,t4-medium,0.90,7200", csv);
+        Assert.Contains("TOTAL,,,,,,1.80,0.00,1.80", csv);
+        // A grant for the month: charges still recorded, nothing owed.
+        await c.ExpectAsync(200, Post, "api/spaces/alice/app/grants", TestCore.Admin, new { flavor = "t4-medium", from = "2026-11-01T00:00:00Z", to = "2026-12-01T00:00:00Z" });
+        var granted = await c.ExpectAsync(200, Get, "api/usage/owners/alice?period=2026-11", TestCore.Alice);
+        Assert.Equal(1_800_000, granted.GetProperty("chargedMicroUSD").GetInt64());
+        Assert.Equal(0, granted.GetProperty("owedMicroUSD").GetInt64());
+        // Another month has nothing.
+        Assert.Equal(0, (await c.ExpectAsync(200, Get, "api/usage/spaces/alice/app?period=2026-10", TestCore.Alice)).GetProperty("lines").GetArrayLength());
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task LostHeartbeatsAutoPauseThroughTheBackgroundService(string db)
+    {
+        await using var c = await TestCore.StartAsync(db, o => { o.RunTimeRules = true; o.TickInterval = TimeSpan.FromMilliseconds(50); });
+        await c.CreateSpaceAsync();
+        await c.UpAsync();
+        c.Clock.Advance(TimeSpan.FromMinutes(3));
+        await c.RunnerAsync("heartbeat", new());
+        var cur = await c.ExpectAsync(200, Get, "api/usage/spaces/alice/app/current", TestCore.Alice);
+        Assert.True(cur.GetProperty("billing").GetBoolean());
+        Assert.Equal(3, Assert.Single(cur.GetProperty("lines").EnumerateArray()).GetProperty("minutes").GetInt64());
+        c.Clock.Advance(TimeSpan.FromMinutes(10)); // > 90 s lease: the real-timer service notices on its next tick
+        JsonElement rt = default;
+        for (var i = 0; i < 200; i++)
+        {
+            rt = await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", TestCore.Alice);
+            if (rt.GetProperty("stage").GetString() == "PAUSED") break;
+            await Task.Delay(50);
+        }
+        Assert.Equal("PAUSED", rt.GetProperty("stage").GetString());
+        Assert.Contains("no heartbeat", rt.GetProperty("errorMessage").GetString());
+        var ledger = await c.ExpectAsync(200, Get, "api/usage/spaces/alice/app/ledger", TestCore.Alice);
+        // Closed at the last heartbeat (3 min), not at the time the failure was noticed (13 min).
+        Assert.Equal(180.0m, Assert.Single(ledger.EnumerateArray()).GetProperty("seconds").GetDecimal());
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task RunnerTokenWorksForItsSpaceAndIsStoredHashed(string db)
+    {
+        await using var c = await TestCore.StartAsync(db);
+        await c.CreateSpaceAsync();
+        var token = (await c.ExpectAsync(200, Post, "api/spaces/alice/app/tokens", TestCore.Alice)).GetProperty("token").GetString()!;
+        Assert.StartsWith("grr_", token);
+        Assert.True(token.Length >= 40);
+        await c.UpAsync(token: token);
+        var who = await c.ExpectAsync(200, Get, "api/whoami-v2", token);
+        Assert.Equal("runner", who.GetProperty("type").GetString());
+        var p = await c.Store.FindTokenAsync(Services.Tokens.Hash(token));
+        Assert.Equal("alice/app", p!.SpaceId);
+        Assert.Null(await c.Store.FindTokenAsync(token)); // the plain token is not a key
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task SpacesClientAndMismatchInRuntime(string db)
+    {
+        await using var c = await TestCore.StartAsync(db);
+        using var client = new GpuRunner.Client.SpacesClient(c.BaseUrl, TestCore.Alice);
+        await client.CreateAsync("alice/gpu", "docker", "a10g-small", null);
+        var token = await client.IssueRunnerTokenAsync("alice/gpu");
+        await c.UpAsync("alice/gpu", token);
+        await c.RunnerAsync("device", new() { ["report"] = new { tier = new { flavor = (string?)null, summary = "no tier in the catalogue matches: 1x H200 141 GB" } } }, token, "alice/gpu");
+        var rt = await client.RuntimeAsync("alice/gpu");
+        var mm = rt.GetProperty("hardwareMismatch");
+        Assert.Equal("a10g-small", mm.GetProperty("requested").GetString());
+        Assert.Equal("unmatched", mm.GetProperty("billedAs").GetString());
+        Assert.Equal(0, rt.GetProperty("billing").GetProperty("hourlyMicroUSD").GetInt64());
+        var ex = await Assert.ThrowsAsync<GpuRunner.Client.SpacesApiException>(() => client.SetSleepTimeAsync("alice/gpu", 10));
+        Assert.Equal(System.Net.HttpStatusCode.BadRequest, ex.Status);
+        Assert.Contains("sleep time must be", ex.Message);
+        var hw = await client.ListHardwareAsync();
+        Assert.Equal(7, hw.GetArrayLength());
+    }
+}

@@ -1,0 +1,120 @@
+using GpuRunner.Diagnostics.Checks;
+using GpuRunner.Diagnostics.Frameworks;
+using GpuRunner.Diagnostics.Models;
+
+namespace GpuRunner.Diagnostics.Tests.Models;
+
+public class OrtModelTests
+{
+    [Theory]
+    [InlineData("mlp")]
+    [InlineData("cnn")]
+    public void OrtCpuMatchesTheShippedExpectedOutputs(string name)
+    {
+        var manifest = ModelLocator.Shipped(name);
+        using var engine = OrtEngine.Create(manifest, "cpu");
+        var (input, shape) = Npy.ReadFloat32(manifest.PathOf(manifest.TestInput));
+        var (expected, expectedShape) = Npy.ReadFloat32(manifest.PathOf(manifest.ExpectedOutput));
+        var output = engine.Run(input, shape[0]);
+        Assert.Equal(expectedShape.Aggregate(1, (a, b) => a * b), output.Length);
+        var cmp = OutputComparison.Compare(output, expected, manifest.Tolerance);
+        Assert.True(cmp.Within, cmp.ToString());
+        // float32 vs the float64 reference: far inside the documented tolerance.
+        Assert.True(cmp.MaxAbsDiff < 1e-5, cmp.ToString());
+    }
+
+    [Fact]
+    public void MlpClassifiesTheFixedInputsAsLabelled()
+    {
+        var manifest = ModelLocator.Shipped("mlp");
+        var (expected, shape) = Npy.ReadFloat32(manifest.PathOf(manifest.ExpectedOutput));
+        using var doc = System.Text.Json.JsonDocument.Parse(File.ReadAllText(manifest.PathOf("mlp.json")));
+        var labels = doc.RootElement.GetProperty("labels").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        var argmax = Enumerable.Range(0, shape[0]).Select(r => Enumerable.Range(0, shape[1]).MaxBy(c => expected[r * shape[1] + c])).ToArray();
+        // A trained classifier (held-out accuracy 0.889): most of the 8 fixed rows are right, not all necessarily.
+        Assert.True(argmax.Zip(labels).Count(p => p.First == p.Second) >= 6, $"{string.Join(",", argmax)} vs {string.Join(",", labels)}");
+    }
+
+    [Fact]
+    public void BatchDimensionIsDynamic()
+    {
+        var manifest = ModelLocator.Shipped("mlp");
+        using var engine = OrtEngine.Create(manifest, "cpu");
+        var (input, _) = Npy.ReadFloat32(manifest.PathOf(manifest.TestInput));
+        var one = engine.Run(input[..256], 1);
+        var eight = engine.Run(input, 8);
+        Assert.Equal(10, one.Length);
+        Assert.Equal(one, eight[..10]);
+    }
+
+    [Fact]
+    public void CpuPackageAskedForCudaIsNamedAsSuch()
+    {
+        // The CPU package is what the default build references: asking it for CUDA is failure mode "CPU package
+        // installed where GPU meant" (EntryPointNotFoundException for OrtSessionOptionsAppendExecutionProvider_CUDA).
+        var manifest = ModelLocator.Shipped("mlp");
+        var e = Assert.Throws<EngineUnavailableException>(() => OrtEngine.Create(manifest, "cuda"));
+        Assert.Equal(OnnxRuntimeDiagnosis.CpuPackageCode, e.Diagnosis.Name);
+        Assert.Contains("Gpu.Linux", e.Diagnosis.Fix);
+    }
+
+    [Fact]
+    public void ChecksReportProvidersAndCpuResultAndNameTheCpuPackageOnAGpuHost()
+    {
+        var runtime = OnnxRuntimeLoadCheck.Run();
+        Assert.Equal(CheckStatus.Pass, runtime.Status);
+        Assert.Contains("CPUExecutionProvider", runtime.Evidence);
+        var cpu = new OnnxModelCheck("cpu").Run(gpu: true);
+        Assert.True(cpu.Status == CheckStatus.Pass, cpu.Evidence);
+        var cuda = new OnnxModelCheck("cuda").Run(gpu: true);
+        Assert.Equal(CheckStatus.Fail, cuda.Status);
+        Assert.Equal(OnnxRuntimeDiagnosis.CpuPackageCode, cuda.Diagnosis?.Name);
+    }
+
+    [Fact]
+    public void WithoutAGpuTheCudaCheckIsSkipped() =>
+        Assert.Equal(CheckStatus.Skip, new OnnxModelCheck("cuda").Run(gpu: false).Status);
+
+    [Fact]
+    public void ComparisonFlagsValuesBeyondTolerance()
+    {
+        var tol = new Tolerance { Abs = 1e-4, Rel = 1e-3 };
+        Assert.True(OutputComparison.Compare([1.0f, 0.5f], [1.0005f, 0.5f], tol).Within);
+        var bad = OutputComparison.Compare([1.0f, 0.5f], [1.01f, 0.5f], tol);
+        Assert.False(bad.Within);
+        Assert.Equal(1, bad.Mismatches);
+        Assert.False(OutputComparison.Compare([float.NaN], [1f], tol).Within);
+        Assert.False(OutputComparison.Compare([1f], [1f, 2f], tol).Within);
+    }
+
+    [Fact]
+    public void BadManifestIsAOneLineModelError()
+    {
+        var dir = Directory.CreateTempSubdirectory("gpurunner-model-").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "x.json"), "{ not json");
+            var e = Assert.Throws<ModelException>(() => ModelManifest.Load(Path.Combine(dir, "x.onnx")));
+            Assert.Contains("not a valid model manifest", e.Message);
+            Assert.Throws<ModelException>(() => ModelManifest.Load(Path.Combine(dir, "missing.onnx")));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+}
+
+public class ManagedReferenceTests
+{
+    [Theory]
+    [InlineData("mlp")]
+    [InlineData("cnn")]
+    public void WeightsBinAndManifestReproduceTheExpectedOutputs(string name)
+    {
+        // What TorchSharp and the native engine read (.bin + layers) must be the network the .onnx holds.
+        var manifest = ModelLocator.Shipped(name);
+        var (input, expected) = ManagedReference.TiledTestData(manifest, 3);
+        var output = ManagedReference.Run(manifest, input, 3);
+        var cmp = OutputComparison.Compare(output, expected, manifest.Tolerance);
+        Assert.True(cmp.Within, cmp.ToString());
+        Assert.True(cmp.MaxAbsDiff < 1e-6, cmp.ToString());
+    }
+}
