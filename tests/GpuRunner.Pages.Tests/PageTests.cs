@@ -232,6 +232,22 @@ public sealed class PageTests(BrowserFixture fx) : IClassFixture<BrowserFixture>
         Assert.Contains("120", await TextAsync(page, "#usage h3 >> nth=0"));
         Assert.Equal("$1.80", await TextAsync(page, "#invoice-owed")); // 120 min × $0.90/h
         Assert.Contains("auto-paused", await TextAsync(page, "#overview"));
+
+        // The owner moves it to an A10G and restarts it the same day: day 4 stacks two flavors.
+        core.Clock.Set(new DateTimeOffset(2026, 11, 4, 11, 0, 0, TimeSpan.Zero));
+        await core.PostAsync("/api/spaces/alice/app/hardware", TestCore.AliceToken, new { flavor = "a10g-small" });
+        await core.PostAsync("/api/spaces/alice/app/restart", TestCore.AliceToken);
+        await core.RunAsync("alice/app", "run-2", "a10g-small", "NVIDIA A10G", 23028);
+        core.Clock.Advance(TimeSpan.FromMinutes(45));
+        await core.RunnerAsync("alice/app", "stage", "run-2", new { stage = "STOPPED" });
+        await page.ReloadAsync();
+        Assert.Equal(3, await bars.CountAsync());
+        var day4 = page.Locator("#chart-minutes rect.bar[data-day='2026-11-04']");
+        Assert.Equal(2, await day4.CountAsync());
+        Assert.Equal(["a10g-small", "t4-medium"], (await Task.WhenAll(Enumerable.Range(0, 2).Select(i => day4.Nth(i).GetAttributeAsync("data-flavor")))).Order());
+        Assert.NotEqual(await day4.Nth(0).GetAttributeAsync("fill"), await day4.Nth(1).GetAttributeAsync("fill"));
+        Assert.Equal(2, await page.Locator("ul.legend li").CountAsync());
+        Assert.Equal("$2.5875", await TextAsync(page, "#invoice-owed")); // + 45 min × $1.05/h
         await ShotAsync(page, "space-usage");
 
         // The CSV download is the same invoice.
@@ -241,7 +257,8 @@ public sealed class PageTests(BrowserFixture fx) : IClassFixture<BrowserFixture>
         Assert.StartsWith("space,owner,flavor", text);
         Assert.Equal("/spaces/alice/app/invoice.csv?period=2026-11", await page.Locator("#invoice-csv").GetAttributeAsync("href"));
         Assert.Contains("alice/app,alice,t4-medium,0.90,7200", text);
-        Assert.Contains("TOTAL,,,,,,1.80,0.00,1.80", text);
+        Assert.Contains("alice/app,alice,a10g-small,1.05,2700,45,0.7875,0.00,0.7875", text);
+        Assert.Contains("TOTAL,,,,,,2.5875,0.00,2.5875", text);
 
         // Another month: nothing billed, the chart says so.
         await page.GotoAsync("/spaces/alice/app?period=2026-10");

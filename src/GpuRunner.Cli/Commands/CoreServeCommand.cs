@@ -25,10 +25,14 @@ public static class CoreServeCommand
             DefaultValueFactory = _ => "full",
         };
         sync.AcceptOnlyFromAmong("full", "normal");
+        var catalogue = new Option<string?>("--catalogue")
+        {
+            Description = "Hardware and prices: a file in requirements/tiers.json's shape (default: $GPURUNNER_CATALOGUE, else the built-in default tiers).",
+        };
         var lease = new Option<double?>("--heartbeat-lease") { Description = "Seconds without a heartbeat before a live Space counts as failed. Default 90." };
 
         var serve = new Command("serve", "Run the lifecycle and billing core (Hub-compatible Space API, runner routes, usage and invoices).");
-        foreach (var o in new Option[] { urls, db, users, admins, publicUrl, tick, lease, sync }) serve.Options.Add(o);
+        foreach (var o in new Option[] { urls, db, users, admins, publicUrl, tick, lease, sync, catalogue }) serve.Options.Add(o);
         serve.SetHandler(console, async (parse, ct) =>
         {
             var o = new CoreOptions { PublicUrl = parse.GetValue(publicUrl) };
@@ -57,6 +61,8 @@ public static class CoreServeCommand
                 o.Policy = o.Policy with { HeartbeatLease = TimeSpan.FromSeconds(l) };
             }
 
+            o.Catalogue = LoadCatalogue(parse.GetValue(catalogue));
+
             ICoreStore store;
             try { store = CoreHost.OpenStore(parse.GetValue(db), o.Clock, parse.GetValue(sync) != "normal"); }
             catch (ArgumentException e) { throw new CommandException(e.Message); }
@@ -83,5 +89,26 @@ public static class CoreServeCommand
         core.Subcommands.Add(serve);
         core.Subcommands.Add(CoreBenchCommand.Create(console));
         return core;
+    }
+
+    /// <summary>
+    /// The core prices with the shared catalogue (requirements/tiers.json, embedded in Diagnostics): the built-in
+    /// default tiers (the source document's table), or every priced flavor of a user file. Flavors without a price
+    /// cannot be billed and are left out.
+    /// </summary>
+    internal static Lifecycle.HardwareCatalogue LoadCatalogue(string? path)
+    {
+        Diagnostics.Catalogue.HardwareCatalogue c;
+        try { c = Diagnostics.Catalogue.HardwareCatalogue.Resolve(path); }
+        catch (Diagnostics.Catalogue.CatalogueException e) { throw new CommandException(e.Message); }
+        var flavors = c.Flavors.Where(f => f.IsDefault && f.PriceMicroUsdPerHour is not null).Select(f => new Lifecycle.Flavor(
+            f.Id, f.Name ?? f.Id,
+            f.Vcpu is { } v ? $"{v} vCPU" : "-", f.RamGB is { } r ? $"{r} GB" : "-", f.DiskGB is { } d ? $"{d} GB" : "-",
+            f.Gpu is { } g ? new Lifecycle.Accelerator("gpu", g.Model, g.Count, $"{g.MemoryGB} GB", "Nvidia") : null,
+            f.PriceMicroUsdPerHour!.Value)).ToList();
+        if (flavors.Count == 0) throw new CommandException($"catalogue {c.Origin}: no priced default flavor to bill with");
+        if (flavors.All(f => !f.IsFree)) throw new CommandException($"catalogue {c.Origin}: no free flavor (price 0) for new Spaces");
+        try { return new Lifecycle.HardwareCatalogue(flavors); }
+        catch (ArgumentException e) { throw new CommandException($"catalogue {c.Origin}: {e.Message}"); }
     }
 }

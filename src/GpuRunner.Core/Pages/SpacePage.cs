@@ -78,7 +78,8 @@ internal static class SpacePage
           .Append(Html.Badge(requested, s.RequestedFlavor)).Append(" <span class=\"muted\">").Append(Html.E(Html.PerHour(requested?.HourlyMicroUsd ?? 0))).Append("</span></dd>");
         sb.Append("<dt>Current</dt><dd id=\"current\">")
           .Append(s.CurrentFlavor is null ? "<span class=\"muted\">not run yet</span>" : $"<code>{Html.E(s.CurrentFlavor)}</code> {Html.Badge(current, s.CurrentFlavor)}")
-          .Append(switching ? " <span class=\"pill pill-busy\" id=\"switching\">switching to " + Html.E(s.RequestedFlavor) + "</span>" : "").Append("</dd>");
+          .Append(switching ? " <span class=\"pill pill-busy\" id=\"switching\">switching to " + Html.E(s.RequestedFlavor) + "</span>" : "")
+          .Append(s.Mismatch is { } mm ? $" <span class=\"pill pill-busy\">runner reports {Html.E(mm.Detected ?? "other hardware")}</span>" : "").Append("</dd>");
         var sleep = m.EffectiveSleepSeconds(s);
         sb.Append("<dt>Sleep</dt><dd id=\"sleep-effective\">")
           .Append(sleep is null ? "never sleeps" : $"sleeps after {Html.E(Html.Duration(sleep.Value))} without a visit").Append("</dd>");

@@ -60,7 +60,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         if (p.Kind != PrincipalKind.User) throw Forbidden("a runner token cannot create Spaces");
         if (ns != p.Name && !p.IsAdmin) throw Forbidden($"user '{p.Name}' can create Spaces only in the namespace '{p.Name}', not '{ns}'");
         var id = $"{ns}/{name}";
-        var created = new Created(ns, sdk ?? "", flavor ?? HardwareCatalogue.FreeDefault, sleep, Guid.NewGuid().ToString("n")) { AtMs = NowMs };
+        var created = new Created(ns, sdk ?? "", flavor ?? machine.Catalogue.Flavors.FirstOrDefault(f => f.IsFree)?.Id ?? HardwareCatalogue.FreeDefault, sleep, Guid.NewGuid().ToString("n")) { AtMs = NowMs };
         var state = machine.Create(id, created); // validates before anything is written
         return await store.WriteAsync(tx =>
         {
