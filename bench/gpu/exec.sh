@@ -20,7 +20,17 @@ say() { echo "== $*" | tee -a "$LOG"; }
 [ -x "$G" ] || { say "missing $G (publish: dotnet publish src/GpuRunner.Cli -p:PublishProfile=linux-x64, copy artifacts/linux-x64 to .device/gpurunner)"; exit 2; }
 say "machine: $(nvidia-smi -L 2>&1 | head -1); $(uname -r); $(nproc) CPUs; binary $(du -h "$G" | cut -f1)"
 
-"$G" core serve --urls "$URL" --db "sqlite:$OUT/core.db" --user "$OWNER=$OWNER_TOKEN" --tick 1 > "$OUT/core.log" 2>&1 &
+# The built-in catalogue prices only the source document's seven tiers; an operator's own catalogue adds the H200
+# (priced like the H100 the newer docs list at $10/h: an assumption for this test, not a Spaces price).
+python3 - requirements/tiers.json "$OUT/tiers-h200.json" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+for f in t["flavors"]:
+    if f["id"] == "h200":
+        f.update({"default": True, "vcpu": 16, "ramGB": 128, "diskGB": 250, "priceMicroUsdPerHour": 10000000})
+json.dump(t, open(sys.argv[2], "w"), indent=1)
+PY
+"$G" core serve --urls "$URL" --db "sqlite:$OUT/core.db" --user "$OWNER=$OWNER_TOKEN" --tick 1 --catalogue "$OUT/tiers-h200.json" > "$OUT/core.log" 2>&1 &
 CORE_PID=$!
 trap 'kill $CORE_PID 2>/dev/null' EXIT
 for _ in $(seq 1 100); do
