@@ -5,10 +5,31 @@ using ScottPlot;
 namespace GpuRunner.Cli.Smoke;
 
 /// <summary>PNG charts of a smoke report (ScottPlot on SkiaSharp; its Linux native library has no dependencies
-/// beyond glibc, so it renders on Debian 12 and in the GPU containers without fonts or X installed).</summary>
+/// beyond glibc, so it renders on Debian 12 and in GPU containers without X). Slim containers have no fonts at
+/// all (the lent H200 drew charts without a single label), so the labels use an embedded DejaVu Sans.</summary>
 internal static class SmokePlots
 {
     public const int Width = 1000, Height = 600;
+    public const string FontName = "DejaVu Sans";
+
+    /// <summary>ScottPlot loads fonts from files only: the resource is written once to a temp file and made default.</summary>
+    private static readonly Lazy<string> EmbeddedFont = new(() =>
+    {
+        using var resource = typeof(SmokePlots).Assembly.GetManifestResourceStream("GpuRunner.Cli.Smoke.DejaVuSans.ttf")
+            ?? throw new InvalidOperationException("embedded font missing from the build");
+        // One shared copy (not one per run); written beside and renamed, so a concurrent run never reads half a file.
+        var path = Path.Combine(Path.GetTempPath(), "gpurunner-DejaVuSans-2.37.ttf");
+        if (!File.Exists(path) || new FileInfo(path).Length != resource.Length)
+        {
+            var partial = $"{path}.{Environment.ProcessId}";
+            using (var file = File.Create(partial))
+                resource.CopyTo(file);
+            File.Move(partial, path, overwrite: true);
+        }
+        Fonts.AddFontFile(FontName, path);
+        Fonts.Default = FontName;
+        return path;
+    });
 
     public static void EnsureWritable(string dir)
     {
@@ -28,6 +49,7 @@ internal static class SmokePlots
     /// <summary>Writes what the report has data for; returns the files written.</summary>
     public static IReadOnlyList<string> Write(SmokeReport report, string dir)
     {
+        EmbeddedFont.Value.ToString(); // registers once per process
         var written = new List<string>();
         foreach (var sweep in report.Checks.Where(c => c.Id == "bandwidth.sweep" && c.Samples.Count > 0))
             written.Add(Bandwidth(sweep, Path.Combine(dir, $"bandwidth-vs-size-gpu{sweep.Gpu}.png")));

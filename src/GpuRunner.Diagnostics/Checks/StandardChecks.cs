@@ -25,6 +25,9 @@ public static class StandardChecks
 
 public static class CheckSelection
 {
+    public const string NativeGroup = "native";
+    private static readonly string[] NativeIds = [.. StandardChecks.Create().Select(c => c.Id)];
+
     /// <summary>
     /// The checks to run for `--only a,b`: the selected ones plus (transitively) what they require, in list order.
     /// Throws ArgumentException naming the unknown ids.
@@ -33,8 +36,10 @@ public static class CheckSelection
     {
         if (only.Count == 0) return (all.ToList(), all.Select(c => c.Id).ToHashSet());
         var byId = all.ToDictionary(c => c.Id);
-        // A group name (torch, onnx, python, model) stands for every check whose id starts with "group.".
+        // A group name (torch, onnx, python, model) stands for every check whose id starts with "group."; "native"
+        // for the driver/CUDA checks alone: the sub-second path for an entrypoint (Python snippets take seconds).
         only = [.. only.SelectMany(id => byId.ContainsKey(id) ? [id]
+            : id == NativeGroup ? NativeIds.Where(byId.ContainsKey)
             : all.Where(c => c.Id.StartsWith(id + ".", StringComparison.Ordinal)).Select(c => c.Id).DefaultIfEmpty(id))];
         var unknown = only.Where(id => !byId.ContainsKey(id)).ToList();
         if (unknown.Count > 0)

@@ -29,9 +29,12 @@ public sealed class ExecProcessTests : IDisposable
         Assert.Contains("[gpurunner] stage STOPPED: stopped on SIGTERM", runner.StdErr);
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task SigintIsForwardedWhenStdinIsNotATerminal()
     {
+        // A process started in the background by a non-interactive shell inherits SIGINT as ignored, and POSIX
+        // forbids a shell from trapping a signal ignored on entry: the child below could not see the forward.
+        Skip.If(SigintIgnoredHere(), "SIGINT is ignored in this test process (started in the background), so a child shell cannot trap it");
         using var runner = Exec("trap 'echo got-INT; exit 130' INT; echo ready; while :; do sleep 0.05; done", "--ready-log", "ready");
         await runner.WaitForOutputAsync("stage RUNNING");
         Assert.True(Posix.Kill(runner.Pid, Posix.SIGINT));
@@ -78,5 +81,12 @@ public sealed class ExecProcessTests : IDisposable
         using var runner = new RunnerProcess(args, Env);
         Assert.Equal(2, await runner.WaitForExitAsync());
         Assert.Matches("^gpurunner: (error|usage): ", runner.StdErr);
+    }
+
+    /// <summary>Bit 2 (SIGINT) of SigIgn in /proc/self/status.</summary>
+    private static bool SigintIgnoredHere()
+    {
+        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+        return line is not null && (Convert.ToUInt64(line["SigIgn:".Length..].Trim(), 16) & (1UL << (2 - 1))) != 0;
     }
 }

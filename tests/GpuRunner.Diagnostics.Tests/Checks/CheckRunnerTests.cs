@@ -75,6 +75,16 @@ public class CheckRunnerTests
     }
 
     [Fact]
+    public void NativeGroupSelectsTheDriverChecksAndNoFrameworkCheck()
+    {
+        var all = StandardChecks.Create();
+        all.Add(new LambdaCheck("python.torch", _ => new CheckOutcome(CheckStatus.Pass, "e")));
+        var (run, shown) = CheckSelection.Select(all, [CheckSelection.NativeGroup]);
+        Assert.Equal(StandardChecks.Create().Select(c => c.Id), run.Select(c => c.Id));
+        Assert.DoesNotContain("python.torch", shown);
+    }
+
+    [Fact]
     public void VerdictIsTheWorstStatusAndSkipsDoNotCount()
     {
         CheckResult R(CheckStatus s) => new("x", "x", new CheckOutcome(s, "e"), 0);
