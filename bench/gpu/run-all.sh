@@ -12,4 +12,4 @@ for s in "${steps[@]}"; do
   OUT="$work/$s" timeout "${STEP_TIMEOUT:-420}" bash "bench/gpu/$s.sh" > "$work/$s/stdout.txt" 2>&1; rc=$?
   echo "== $s: exit $rc, $(( $(date +%s) - t0 )) s"; tail -n "${TAIL:-25}" "$work/$s/stdout.txt"
 done
-tar -czf "$final/all.tgz" -C "$work" .
+tar -czf "$final/${PACK:-all}.tgz" -C "$work" .

@@ -88,7 +88,7 @@ def main():
 
     # Device-to-device copy, the same size as ours, read + write counted.
     d2d = check(ours, "bandwidth.d2d")
-    size = int(d2d["samples"][0]["x"]) // 2 if d2d and d2d["samples"] else 2 * GiB
+    size = int(d2d["samples"][0]["x"]) if d2d and d2d["samples"] else 2 * GiB
     src = torch.randint(0, 255, (size,), dtype=torch.uint8, device="cuda"); dst = torch.empty_like(src)
     t_d2d = 2 * size / (events_ms(lambda: dst.copy_(src), 20) * 1e-3) / 1e9
     torch_figures["d2dGBs"] = t_d2d

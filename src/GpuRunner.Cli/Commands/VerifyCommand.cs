@@ -4,6 +4,7 @@ using System.Text.Json;
 using GpuRunner.Cli.Infrastructure;
 using GpuRunner.Cli.Rendering;
 using GpuRunner.Diagnostics.Checks;
+using GpuRunner.Diagnostics.Frameworks;
 using GpuRunner.Diagnostics.Inventory;
 using GpuRunner.Diagnostics.Report;
 
@@ -32,6 +33,16 @@ public static class VerifyCommand
         AllowMultipleArgumentsPerToken = false,
     };
 
+    public static readonly Option<string?> Python = new("--python")
+    {
+        Description = "Python whose PyTorch/JAX/TensorFlow snippets are run (default: python3, then python, on PATH).",
+    };
+
+    public static readonly Option<string?> LibTorch = new("--libtorch")
+    {
+        Description = "libtorch lib folder for TorchSharp (default: $GPURUNNER_LIBTORCH, then the Python torch's torch/lib).",
+    };
+
     /// <summary>Extra checks added by other parts (frameworks, models, smoke) run after the native ones.</summary>
     public static readonly List<Func<ICheck>> ExtraChecks = [];
 
@@ -42,23 +53,31 @@ public static class VerifyCommand
         command.Options.Add(Timeout);
         command.Options.Add(Only);
         command.Options.Add(CatalogueOptions.Catalogue);
+        command.Options.Add(Python);
+        command.Options.Add(LibTorch);
         command.SetHandler(console, (parse, ct) =>
         {
             using var catalogue = CatalogueOptions.Apply(parse);
             return Task.FromResult(Run(console, parse.GetValue(CommonOptions.Json),
-                parse.GetValue(Expect), parse.GetValue(Timeout), parse.GetValue(Only) ?? [], ct));
+                parse.GetValue(Expect), parse.GetValue(Timeout), parse.GetValue(Only) ?? [], ct,
+                new FrameworkCheckOptions { Python = parse.GetValue(Python), LibTorch = parse.GetValue(LibTorch) }));
         });
         return command;
     }
 
-    public static ReturnCode Run(IConsole console, bool json, string? expect, double? timeoutSeconds, string[] only, CancellationToken ct)
+    public static ReturnCode Run(IConsole console, bool json, string? expect, double? timeoutSeconds, string[] only, CancellationToken ct,
+        FrameworkCheckOptions? frameworks = null)
     {
+        frameworks ??= new FrameworkCheckOptions();
+        if (frameworks.Python is { } py && !File.Exists(py)) throw new CommandException($"--python {py}: no such file");
+        if (frameworks.LibTorch is { } lt && !Directory.Exists(lt)) throw new CommandException($"--libtorch {lt}: no such folder");
         TimeSpan? deadline = timeoutSeconds is { } t ? ParseTimeout(t) : null;
         var services = Services.Create();
         if (expect is not null && services.Tiers.Validate(expect) is { } problem)
             throw new CommandException($"--expect: {problem}");
 
         var all = StandardChecks.Create();
+        all.AddRange(FrameworkChecks.Create(frameworks)); // python.*, onnx.*, torch.*, model.device
         all.AddRange(ExtraChecks.Select(f => f()));
         var ids = only.SelectMany(o => o.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
         List<ICheck> toRun;

@@ -33,6 +33,9 @@ public static class CheckSelection
     {
         if (only.Count == 0) return (all.ToList(), all.Select(c => c.Id).ToHashSet());
         var byId = all.ToDictionary(c => c.Id);
+        // A group name (torch, onnx, python, model) stands for every check whose id starts with "group.".
+        only = [.. only.SelectMany(id => byId.ContainsKey(id) ? [id]
+            : all.Where(c => c.Id.StartsWith(id + ".", StringComparison.Ordinal)).Select(c => c.Id).DefaultIfEmpty(id))];
         var unknown = only.Where(id => !byId.ContainsKey(id)).ToList();
         if (unknown.Count > 0)
             throw new ArgumentException($"unknown check {string.Join(", ", unknown)}; known: {string.Join(", ", all.Select(c => c.Id))}");

@@ -11,10 +11,10 @@ public sealed record FrameworkCheckOptions
     public bool? GpuPresent { get; init; }
 }
 
-/// <summary>The framework checks verify appends, by --only group: python, onnx, torch.</summary>
+/// <summary>The framework checks verify appends after the native ones (verify --only python|onnx|torch|model).</summary>
 public static class FrameworkChecks
 {
-    public static readonly string[] Groups = ["python", "onnx", "torch"];
+    public static readonly string[] Groups = ["python", "onnx", "torch", "model"];
 
     public static List<ICheck> Create(FrameworkCheckOptions options, IEnumerable<string>? only = null)
     {
@@ -37,6 +37,8 @@ public static class FrameworkChecks
             checks.Add(new TorchSharpLoadCheck(lt, options.GpuPresent));
             checks.Add(new TorchSharpCudaCheck(lt, options.GpuPresent));
         }
+        if (groups.Contains("model"))
+            checks.Add(new Models.ModelDeviceCheck(new LibTorchOptions { LibTorchDir = options.LibTorch, Python = options.Python }));
         return checks;
     }
 

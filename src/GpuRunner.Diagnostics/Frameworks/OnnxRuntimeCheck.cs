@@ -35,19 +35,29 @@ public sealed class OnnxRuntimeLoadCheck : ICheck
 public sealed class OnnxModelCheck(string device, bool? gpuPresent = null, string model = "mlp") : ICheck
 {
     public string Id => $"onnx.{device}";
+    /// <summary>The driver checks tell whether this host has a GPU (FAIL vs SKIP).</summary>
+    public IReadOnlyList<string> Requires => ["cuda.init"];
     public string Title => device == "cuda" ? "ONNX Runtime CUDA EP runs the model on the GPU" : "ONNX Runtime CPU EP runs the model";
     /// <summary>CUDA EP session creation took 0.4–1.2 s on the H200; cuDNN/cuBLAS loading can take longer cold.</summary>
     public TimeSpan Deadline => TimeSpan.FromSeconds(90);
 
     public CheckOutcome Run(CheckContext context) => Run(FrameworkChecks.GpuPresent(context, gpuPresent));
 
+    /// <summary>Whether this gpurunner was built to carry the CUDA build of ONNX Runtime (-p:OrtGpu=true).</summary>
+#if ORT_GPU
+    public const bool GpuBuild = true;
+#else
+    public const bool GpuBuild = false;
+#endif
+
     public CheckOutcome Run(bool gpu)
     {
         if (device == "cuda" && !gpu)
-        {
-            var build = OnnxRuntimeLoadCheck.Run().Evidence.Contains("CUDAExecutionProvider") ? "GPU" : "CPU";
-            return CheckOutcome.Skip($"no NVIDIA GPU on this host ({build} build of ONNX Runtime installed)");
-        }
+            return CheckOutcome.Skip($"no NVIDIA GPU on this host ({(GpuBuild ? "GPU" : "CPU")} build of ONNX Runtime)");
+        // The default build carries the CPU package on purpose (the CUDA one is 284 MB): not the user's fault, not a FAIL.
+        // A GPU build that finds the CPU library (a bad copy) does fail below, with the ort-cpu-package diagnosis.
+        if (device == "cuda" && !GpuBuild)
+            return CheckOutcome.Skip("this gpurunner carries the CPU build of ONNX Runtime; publish with -p:OrtGpu=true to check the CUDA EP (gpurunner run --engine ort --device cuda names the cause)");
         ModelManifest manifest;
         try { manifest = ModelLocator.Shipped(model); }
         catch (ModelException e) { return CheckOutcome.Skip(e.Message); }

@@ -21,7 +21,15 @@ public static partial class OnnxRuntimeDiagnosis
         // The legacy entry point first: on the CPU package it is missing, which is the clearest signal we can get.
         using (var probe = new SessionOptions()) probe.AppendExecutionProvider_CUDA(deviceId);
         using var cuda = new OrtCUDAProviderOptions();
-        cuda.UpdateOptions(new Dictionary<string, string> { ["device_id"] = deviceId.ToString(), ["use_tf32"] = "0" });
+        try
+        {
+            cuda.UpdateOptions(new Dictionary<string, string> { ["device_id"] = deviceId.ToString(), ["use_tf32"] = "0" });
+        }
+        catch (OnnxRuntimeException)
+        {
+            // A build that does not know use_tf32 computes FP32 anyway; only the device matters then.
+            cuda.UpdateOptions(new Dictionary<string, string> { ["device_id"] = deviceId.ToString() });
+        }
         options.AppendExecutionProvider_CUDA(cuda);
     }
 
@@ -40,9 +48,15 @@ public static partial class OnnxRuntimeDiagnosis
     {
         if (message.Contains("not enabled in this build", StringComparison.OrdinalIgnoreCase)) return CpuPackage;
         var missing = MissingLibrary().Match(message);
+        if (missing.Success && missing.Groups["lib"].Value.StartsWith("libonnxruntime_providers", StringComparison.Ordinal))
+            return new Diagnosis("ort-cuda-provider-missing",
+                $"{missing.Groups["lib"].Value} (ONNX Runtime's CUDA provider, 284 MB) is not beside the application, so ORT can only use the CPU",
+                "copy libonnxruntime_providers_cuda.so and libonnxruntime_providers_shared.so from Microsoft.ML.OnnxRuntime.Gpu.Linux 1.31.0 (runtimes/linux-x64/native) next to gpurunner");
         if (missing.Success)
             return MissingLibraries(missing.Groups["lib"].Value, CudaLibraryProbe.Probe());
-        if (message.Contains("CPU EP fallback", StringComparison.OrdinalIgnoreCase) || message.Contains("disable_cpu_ep_fallback", StringComparison.OrdinalIgnoreCase))
+        // "This session contains graph nodes that are assigned to the default CPU EP, but fallback to CPU EP has been
+        // explicitly disabled by the user."
+        if (message.Contains("fallback to CPU EP", StringComparison.OrdinalIgnoreCase) || message.Contains("CPU EP fallback", StringComparison.OrdinalIgnoreCase))
             return new Diagnosis("ort-cpu-fallback", "part of the model would silently run on CPUExecutionProvider: the CUDA EP did not take every node",
                 "check the model's operators against the CUDA EP's supported list, or accept CPU placement knowingly");
         var known = PythonFailureModes.Match(message);

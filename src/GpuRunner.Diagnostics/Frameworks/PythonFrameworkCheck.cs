@@ -25,6 +25,8 @@ public sealed record PythonCheckOptions
 public sealed class PythonFrameworkCheck(PythonFramework framework, PythonCheckOptions options) : ICheck
 {
     public string Id => IdOf(framework);
+    /// <summary>The driver checks tell whether this host has a GPU (FAIL vs SKIP).</summary>
+    public IReadOnlyList<string> Requires => ["cuda.init"];
     public string Title => TitleOf(framework);
     /// <summary>The subprocess has its own timeout; the deadline only backs it up.</summary>
     public TimeSpan Deadline => options.Timeout + TimeSpan.FromSeconds(15);

@@ -6,6 +6,8 @@ namespace GpuRunner.Diagnostics.Frameworks;
 public sealed class TorchSharpLoadCheck(LibTorchOptions options, bool? gpuPresent = null) : ICheck
 {
     public string Id => "torch.load";
+    /// <summary>The driver checks tell whether this host has a GPU (FAIL vs SKIP).</summary>
+    public IReadOnlyList<string> Requires => ["cuda.init"];
     public string Title => "TorchSharp loads a libtorch";
     /// <summary>Asking python for torch's folder is bounded by its own timeout; loading libtorch_cuda takes a few seconds.</summary>
     public TimeSpan Deadline => options.PythonTimeout + TimeSpan.FromSeconds(60);
@@ -17,9 +19,12 @@ public sealed class TorchSharpLoadCheck(LibTorchOptions options, bool? gpuPresen
         var load = TorchSharpLoader.EnsureLoadedAsync(options).GetAwaiter().GetResult();
         if (!load.Loaded)
         {
-            // Nothing to load on a machine without a GPU is not a failure; a libtorch that is there but cannot load is.
-            if (load.Diagnosis!.Name == "libtorch-not-found" && !gpu) return CheckOutcome.Skip("no libtorch on this host (and no GPU)");
-            return CheckOutcome.Fail(load.Diagnosis.Cause, load.Diagnosis);
+            // No libtorch at all means the user does not use torch here: SKIP, saying where we looked. A libtorch that
+            // is there but cannot load is a real failure.
+            if (load.Diagnosis!.Name is "libtorch-not-found" or "torchsharp-needs-jit-build") return CheckOutcome.Skip(load.Diagnosis.Cause);
+            // Evidence: the loader's own words for the library that failed; the diagnosis explains them.
+            var last = load.Trace.Count > 0 ? load.Trace[^1] : load.Diagnosis.Cause;
+            return CheckOutcome.Fail($"{last} (libtorch from {load.Source ?? "?"})", load.Diagnosis);
         }
         return CheckOutcome.Pass($"TorchSharp {TorchSharpProbe.TorchSharpVersion} on {load.LibTorchDir} ({load.Source}; {(load.HasCuda ? "CUDA build" : "CPU-only build")})");
     }
@@ -32,6 +37,7 @@ public sealed class TorchSharpCudaCheck(LibTorchOptions options, bool? gpuPresen
     public const double MatmulTolerance = 1e-4;
 
     public string Id => "torch.cuda";
+    public IReadOnlyList<string> Requires => ["cuda.init", "torch.load"];
     public string Title => "TorchSharp sees the GPU and computes on it";
     public TimeSpan Deadline => TimeSpan.FromSeconds(120);
 

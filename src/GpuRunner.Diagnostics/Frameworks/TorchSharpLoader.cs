@@ -46,6 +46,8 @@ public static partial class TorchSharpLoader
     public static async Task<LibTorchLoad> LoadAsync(LibTorchOptions options, CancellationToken ct = default)
     {
         var trace = new List<string>();
+        if (!RuntimeCanHostTorchSharp)
+            return new(false, null, null, false, NeedsJitBuild, ["NativeAOT build: TorchSharp not available"], null);
         var appDirs = options.AppDirectories ?? DefaultAppDirectories();
         var (dir, source) = await FindLibTorchAsync(options, appDirs, trace, ct);
         if (dir is null)
@@ -182,6 +184,13 @@ public static partial class TorchSharpLoader
         return new Diagnosis("libtorch-load-error", $"{Path.GetFileName(library)} cannot be loaded: {dlerror}",
             "run `ldd -r` on it to see what the loader is missing");
     }
+
+    /// <summary>TorchSharp's managed binding needs the JIT runtime; the NativeAOT gpurunner cannot host it.</summary>
+    public static bool RuntimeCanHostTorchSharp => System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported;
+
+    public static readonly Diagnosis NeedsJitBuild = new("torchsharp-needs-jit-build",
+        "this gpurunner is the NativeAOT build, which cannot host TorchSharp's managed binding",
+        "use the JIT build of gpurunner (bench/gpu/publish.sh puts it in .device/jit/) for the torch checks and --engine torch");
 
     public static readonly Diagnosis CpuOnly = new("libtorch-cpu-only",
         "the libtorch found is a CPU-only build (no libtorch_cuda.so / libc10_cuda.so), so TorchSharp cannot use the GPU",

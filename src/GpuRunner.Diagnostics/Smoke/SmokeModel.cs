@@ -105,6 +105,8 @@ public sealed class SmokeReport
     public List<SmokeCheckResult> Checks { get; init; } = [];
     /// <summary>nvidia-smi-topo-like lines ("GPU0 -> GPU1: P2P supported, 48.2 GB/s"); empty with fewer than two GPUs.</summary>
     public List<string> Topology { get; init; } = [];
+    /// <summary>Where the driver and cuBLAS were loaded from (or every place tried when they were not).</summary>
+    public List<string> Trace { get; init; } = [];
     public bool Interrupted { get; set; }
     public double Seconds { get; set; }
     public SmokeStatus Verdict { get; set; }

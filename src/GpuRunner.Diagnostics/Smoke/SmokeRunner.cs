@@ -46,6 +46,7 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
         {
             Tool = new SmokeTool(toolVersion.Split('+')[0]), Timestamp = _time.GetUtcNow(), Level = plan.Level, Expect = expect,
         };
+        report.Trace.AddRange(backend.Trace);
         foreach (var m in machineChecks) Add(report, m);
         var devices = backend.UnavailableReason is null ? backend.Devices : [];
         _total = Math.Max(1, devices.Count * GpuChecks().Count + devices.Count * (devices.Count - 1));
@@ -115,11 +116,11 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
         Step(report, "bandwidth.d2d", "Device-to-device copy (cuMemcpyDtoD)", i, plan.DeviceCopyLimit, run, (r, ct) =>
             Bandwidth(r, d.TimeDeviceCopy(plan.DeviceCopyBytes, plan.DeviceCopyReps, ct), 2 * plan.DeviceCopyBytes,
                 "d2d", spec?.MemoryBandwidthGBs, "GB/s datasheet (read + write counted)", Thresholds.MemoryBandwidth, noSpec,
-                $"{SmokeFormat.Bytes(plan.DeviceCopyBytes)} x {plan.DeviceCopyReps}"));
+                $"{SmokeFormat.Bytes(plan.DeviceCopyBytes)} x {plan.DeviceCopyReps}", plan.DeviceCopyBytes));
         Step(report, "bandwidth.kernel", "Read/write kernel (16-byte vectors)", i, plan.DeviceCopyLimit, run, (r, ct) =>
             Bandwidth(r, d.TimeCopyKernel(plan.DeviceCopyBytes, plan.DeviceCopyReps, ct), 2 * plan.DeviceCopyBytes,
                 "kernel", spec?.MemoryBandwidthGBs, "GB/s datasheet (read + write counted)", Thresholds.MemoryBandwidth, noSpec,
-                $"{SmokeFormat.Bytes(plan.DeviceCopyBytes)} x {plan.DeviceCopyReps}"));
+                $"{SmokeFormat.Bytes(plan.DeviceCopyBytes)} x {plan.DeviceCopyReps}", plan.DeviceCopyBytes));
 
         var gen = spec?.PcieGen ?? facts.PcieGenMax;
         var width = facts.PcieWidthMax ?? 16;
@@ -286,10 +287,12 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
 
     private void Tick(string title) => progress?.Report(new SmokeProgress(title, ++_done, _total));
 
+    /// <summary>Judges a copy: <paramref name="bytesPerRep"/> are the bytes counted (read + write for device copies),
+    /// <paramref name="transferBytes"/> the transfer size recorded as each sample's X.</summary>
     private static void Bandwidth(SmokeCheckResult r, IReadOnlyList<double> ms, long bytesPerRep, string series, double? reference,
-        string referenceName, Thresholds thresholds, string noReference, string size)
+        string referenceName, Thresholds thresholds, string noReference, string size, long? transferBytes = null)
     {
-        foreach (var m in ms) r.Samples.Add(new SmokeSample(series, GBs(bytesPerRep, m), bytesPerRep));
+        foreach (var m in ms) r.Samples.Add(new SmokeSample(series, GBs(bytesPerRep, m), transferBytes ?? bytesPerRep));
         var gbs = GBs(bytesPerRep, Median(ms));
         r.Value = Math.Round(gbs, 2);
         r.Unit = "GB/s";
@@ -407,20 +410,31 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
 
     private void Stability(SmokeCheckResult r, ISmokeDevice d, CancellationToken ct)
     {
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var before = d.ReadTelemetry();
-        var load = Task.Factory.StartNew(() => d.SustainGemm(8192, stop.Token), TaskCreationOptions.LongRunning);
-        var started = Stopwatch.GetTimestamp();
         var samples = new List<(double T, TelemetrySample S)>();
         var duration = Math.Min(plan.StabilityDuration.TotalSeconds, r.LimitSeconds - 5);
-        while (Stopwatch.GetElapsedTime(started).TotalSeconds < duration && !load.IsCompleted)
+        long gemms;
+        using (var stop = CancellationTokenSource.CreateLinkedTokenSource(ct))
         {
-            ct.WaitHandle.WaitOne(TimeSpan.FromSeconds(1));
-            ct.ThrowIfCancellationRequested();
-            samples.Add((Stopwatch.GetElapsedTime(started).TotalSeconds, d.ReadTelemetry()));
+            var load = Task.Factory.StartNew(() => d.SustainGemm(8192, stop.Token), TaskCreationOptions.LongRunning);
+            var started = Stopwatch.GetTimestamp();
+            try
+            {
+                while (Stopwatch.GetElapsedTime(started).TotalSeconds < duration && !load.IsCompleted)
+                {
+                    ct.WaitHandle.WaitOne(TimeSpan.FromSeconds(1));
+                    ct.ThrowIfCancellationRequested();
+                    samples.Add((Stopwatch.GetElapsedTime(started).TotalSeconds, d.ReadTelemetry()));
+                }
+            }
+            finally
+            {
+                // Whatever happened, the GPU load stops before its buffers and the context go away.
+                stop.Cancel();
+                try { load.Wait(TimeSpan.FromSeconds(30)); } catch (AggregateException) when (ct.IsCancellationRequested) { }
+            }
+            gemms = load.GetAwaiter().GetResult();
         }
-        stop.Cancel();
-        var gemms = load.GetAwaiter().GetResult();
         var after = d.ReadTelemetry();
         var s = StabilityJudge.Judge(samples, before, after);
         foreach (var (t, x) in samples)

@@ -38,6 +38,17 @@ public class SmokeCommandTests
     }
 
     [SkippableFact]
+    public async Task TerminalGetsATableAndTheVerdict()
+    {
+        Skip.If(HasGpu, "this machine has an NVIDIA driver");
+        var console = new TestConsole(interactive: true);
+        var code = await CliApp.RunAsync(["smoke", "--level", "quick"], console);
+        Assert.Equal(0, code);
+        Assert.Contains("Memory test", console.StdOut);
+        Assert.Contains("SMOKE VERDICT: SKIP", console.StdOut);
+    }
+
+    [SkippableFact]
     public async Task ExpectingAGpuTierWithoutAGpuFails()
     {
         Skip.If(HasGpu, "this machine has an NVIDIA driver");

@@ -17,6 +17,24 @@ public class OnnxRuntimeDiagnosisTests
     }
 
     [Fact]
+    public void DisabledFallbackRefusalIsTheSilentCpuFallback()
+    {
+        var d = OnnxRuntimeDiagnosis.ExplainMessage("This session contains graph nodes that are assigned to the default CPU EP, " +
+            "but fallback to CPU EP has been explicitly disabled by the user.");
+        Assert.Equal("ort-cpu-fallback", d.Name);
+        Assert.Contains("CPUExecutionProvider", d.Cause);
+    }
+
+    [Fact]
+    public void MissingProviderItselfIsNamed()
+    {
+        var d = OnnxRuntimeDiagnosis.ExplainMessage("Failed to load library libonnxruntime_providers_cuda.so with error: " +
+            "libonnxruntime_providers_cuda.so: cannot open shared object file: No such file or directory");
+        Assert.Equal("ort-cuda-provider-missing", d.Name);
+        Assert.Contains("next to gpurunner", d.Fix);
+    }
+
+    [Fact]
     public void EveryLibraryTheLoaderCannotOpenIsListed()
     {
         LibraryProbe[] probes =

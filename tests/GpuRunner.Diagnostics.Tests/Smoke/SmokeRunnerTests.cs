@@ -187,4 +187,25 @@ public class SmokeRunnerTests
         Assert.NotEmpty(skipped);
         Assert.Contains(skipped, c => c.Id == "memtest");
     }
+
+    [Fact]
+    public void LongLevelSustainsLoadAndSamplesTelemetryEverySecond()
+    {
+        var plan = SmokePlan.For(SmokeLevel.Long, TimeSpan.FromSeconds(2));
+        var report = new SmokeRunner(new FakeSmokeBackend(null, new FakeDevice(0)), plan, _ => H200).Run([], null, "test", default);
+        var run = report.Checks.Single(c => c.Id == "stability");
+        Assert.Equal(SmokeStatus.Pass, run.Status);
+        var clocks = run.Samples.Where(x => x.Series == "smClockMHz").ToList();
+        Assert.InRange(clocks.Count, 1, 3);
+        Assert.All(clocks, x => Assert.NotNull(x.TimeS));
+        Assert.Contains("42 GEMMs", run.Evidence); // the load ran until the runner stopped it
+        Assert.Equal(4, report.Checks.Single(c => c.Id == "memtest").Samples.Count(x => x.Series == "random.writeMs")); // 4 loops
+    }
+
+    [Fact]
+    public void DeviceCopySamplesRecordTheTransferSize()
+    {
+        var report = Run(new FakeSmokeBackend(null, new FakeDevice(0)));
+        Assert.All(report.Checks.Single(c => c.Id == "bandwidth.d2d").Samples, x => Assert.Equal(1L << 30, x.X));
+    }
 }

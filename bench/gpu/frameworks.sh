@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# GPU machine (issue 4): frameworks see the GPU and the model runs on it. For the lead, with the device tool:
+#   run(command="bash bench/gpu/frameworks.sh", carry=[".device"], timeout_s=600)
+# Expects the self-contained publish at .device/gpurunner/gpurunner (models/ beside it). For the ORT CUDA EP, publish
+# with -p:OrtGpu=true and put libonnxruntime.so + libonnxruntime_providers_{cuda,shared}.so of
+# Microsoft.ML.OnnxRuntime.Gpu.Linux 1.31.0 beside gpurunner (split carry: shared/device/RECIPE.md); without them
+# onnx.cuda / --engine ort --device cuda report the named cause instead.
+# Writes $OUT/frameworks-summary.txt (read this) and $OUT/frameworks.tar.gz (every log and JSON).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-/tmp/gpurunner-out}; mkdir -p "$OUT"
+d=$(mktemp -d); sum="$OUT/frameworks-summary.txt"; : > "$sum"
+# The JIT build hosts TorchSharp and the ORT CUDA EP (bench/gpu/publish.sh; run-all.sh unpacks .device/jit.tgz);
+# the NativeAOT build is checked too where it can run (python snippets, model on device via our PTX kernels).
+[ -f .device/jit.tgz ] && [ ! -x .device/jit/gpurunner ] && tar -xzf .device/jit.tgz -C .device
+AOT=.device/gpurunner/gpurunner
+GR=${GPURUNNER:-$( [ -x .device/jit/gpurunner ] && echo .device/jit/gpurunner || echo $AOT )}
+PY=${PYTHON:-python3}
+log() { echo "$*" | tee -a "$sum"; }
+
+# step NAME TIMEOUT CMD...: runs under timeout, logs wall time and exit code, keeps stdout/stderr in $d/NAME.{out,err}
+step() {
+  local name=$1 limit=$2; shift 2
+  local t0=$(date +%s.%N)
+  timeout "$limit" "$@" > "$d/$name.out" 2> "$d/$name.err"; local rc=$?
+  log "$(printf '%-28s rc=%-3s %6.2fs  %s' "$name" "$rc" "$(awk "BEGIN{print $(date +%s.%N) - $t0}")" "$*")"
+  return 0
+}
+
+log "== host: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | head -1); $($PY --version 2>&1)"
+[ -x "$GR" ] || { log "no $GR: publish first (see shared/device/RECIPE.md)"; exit 2; }
+log "== ORT libraries beside gpurunner: $(cd "$(dirname "$GR")" && ls libonnxruntime*.so 2>/dev/null | tr '\n' ' ')"
+
+log "== 1. the document's Python snippets, as users run them"
+step py-torch 120 $PY -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.is_available(), torch.cuda.device_count(), torch.cuda.get_device_name(torch.cuda.current_device())); x=torch.ones(4).to('cuda'); print((x*2).sum().item())"
+step py-jax 120 $PY -c "import jax; print(jax.__version__, jax.devices(), jax.devices()[0].device_kind)"
+step py-tf 120 $PY -c "import tensorflow as tf; print(tf.config.list_physical_devices('GPU'))"
+for s in py-torch py-jax py-tf; do log "   $s: $(tail -2 "$d/$s.out" | tr '\n' ' ') $(tail -1 "$d/$s.err")"; done
+
+log "== 2. gpurunner verify (framework checks + model on device)"
+step verify-frameworks 300 "$GR" verify --only python,onnx,torch,model
+step verify-frameworks-json 300 "$GR" verify --only python,onnx,torch,model --json
+grep -E '^(PASS|WARN|FAIL|SKIP) |cause:|fix:|verdict' "$d/verify-frameworks.out" | tee -a "$sum"
+if [ -x "$AOT" ] && [ "$AOT" != "$GR" ]; then
+  step verify-aot 300 "$AOT" verify --only python,model
+  grep -E '^(PASS|WARN|FAIL|SKIP) |cause:|verdict' "$d/verify-aot.out" | sed 's/^/   aot: /' | tee -a "$sum"
+fi
+
+log "== 3. gpurunner run: every engine, cpu and cuda (batch 64, 500 iterations)"
+for spec in "mlp ort cpu" "mlp ort cuda" "mlp torch cpu" "mlp torch cuda" "mlp native cuda" "cnn ort cpu" "cnn ort cuda" "cnn torch cuda"; do
+  set -- $spec
+  step "run-$1-$2-$3" 300 "$GR" run --model models/$1.onnx --engine $2 --device $3 --batch 64 --iterations ${ITER:-500} --warmup 20 --json
+done
+step run-mlp-native-plain 120 "$GR" run --model models/mlp.onnx --engine native --device cuda --batch 256 --iterations 200
+$PY - "$d" <<'PY' | tee -a "$sum"
+import json, glob, os, sys
+for f in sorted(glob.glob(os.path.join(sys.argv[1], "run-*.out"))):
+    name = os.path.basename(f)[4:-4]
+    try: r = json.load(open(f))
+    except Exception:
+        err = open(f[:-4] + ".err").read().strip().splitlines()
+        print(f"   {name:<22} no JSON: {' | '.join(err[:3])}"); continue
+    c, l = r["comparison"], r["latency"]
+    if c["reference"] == "not run":
+        print(f"   {name:<22} FAIL {r['detail']}"); continue
+    mem = f"{r['deviceMemoryBytes']/2**20:.1f} MiB" if r.get("deviceMemoryBytes") is not None else "-"
+    print(f"   {name:<22} {r['verdict']:<4} p50 {l['p50Ms']:.3f} p95 {l['p95Ms']:.3f} p99 {l['p99Ms']:.3f} ms  "
+          f"{r['throughputSamplesPerSecond']:>12,.0f}/s  mem {mem}  maxabs {c['maxAbsDiff']:.2e}  load {r['loadSeconds']:.2f}s  | {r['detail']}")
+PY
+
+log "== 4. ORT from C# vs Python onnxruntime, same .onnx, same run (goal >= 1.0x)"
+OUT="$d/ort-cpu" GPURUNNER="$GR" PYTHON=$PY ITER=${ITER:-500} bash bench/frameworks/ort-vs-python.sh --device cpu 2>&1 | tee -a "$sum"
+OUT="$d/ort-cuda" GPURUNNER="$GR" PYTHON=$PY ITER=${ITER:-500} bash bench/frameworks/ort-vs-python.sh --device cuda 2>&1 | tee -a "$sum"
+
+log "== 5. TorchSharp (C#) vs Python torch on cuda, same model and weights (goal >= 0.95x)"
+for model in mlp cnn; do
+  for batch in 1 256; do
+    step "ts-$model-b$batch" 300 "$GR" run --model models/$model.onnx --engine torch --device cuda --batch $batch --iterations ${ITER:-500} --warmup 50 --json
+    step "pt-$model-b$batch" 300 $PY bench/frameworks/torch_bench.py --model models/$model.onnx --device cuda --batch $batch --iterations ${ITER:-500} --warmup 50
+    $PY - "$d/ts-$model-b$batch.out" "$d/pt-$model-b$batch.out" "$model" "$batch" <<'PY' | tee -a "$sum"
+import json, sys
+ts, pt, model, batch = sys.argv[1:]
+try: T = json.load(open(ts))
+except Exception: T = None
+try: P = json.loads(open(pt).read().strip().splitlines()[-1])
+except Exception: P = None
+if not T or T.get("verdict") != "PASS" or not P or "skipped" in P:
+    print(f"   {model} b{batch}: torchsharp={T and T.get('verdict')} python={P}"); sys.exit()
+r = T["throughputSamplesPerSecond"] / P["throughputSamplesPerSecond"]
+print(f"   {model} b{batch}: TorchSharp {T['throughputSamplesPerSecond']:,.0f}/s (p50 {T['latency']['p50Ms']:.3f} ms) vs "
+      f"{P['engine']} {P['throughputSamplesPerSecond']:,.0f}/s (p50 {P['p50Ms']:.3f} ms): {r:.2f}x  maxabs TS {T['comparison']['maxAbsDiff']:.1e} PT {P['maxAbsDiff']:.1e}")
+PY
+  done
+done
+
+tar -czf "$OUT/frameworks.tar.gz" -C "$d" .
+log "== done: $OUT/frameworks-summary.txt, $OUT/frameworks.tar.gz"
