@@ -42,7 +42,7 @@ public sealed partial class CoreJsonContext : JsonSerializerContext;
 /// <summary>
 /// Metadata for the API's responses. The views are Dictionary&lt;string, object?&gt; (key names exact, see Views), so
 /// every runtime type that appears as a value is listed too: System.Text.Json resolves `object` values by their
-/// runtime type, and a type missing here fails at run time under NativeAOT (ApiJsonTests walks every view).
+/// runtime type, and a type missing here fails at run time under NativeAOT (JsonContextTests walks every view).
 /// </summary>
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web)]
 [JsonSerializable(typeof(Dictionary<string, object?>))]
