@@ -1,6 +1,7 @@
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Serialization;
 
 namespace GpuRunner.Client;
 
@@ -101,7 +102,7 @@ public sealed class SpacesClient : IDisposable
             ? s : throw new SpacesApiException("POST tokens: the core answered without a token", null);
     }
 
-    private async Task<JsonElement> JsonAsync(HttpMethod method, string path, object? body, CancellationToken ct)
+    private async Task<JsonElement> JsonAsync(HttpMethod method, string path, Dictionary<string, object?>? body, CancellationToken ct)
     {
         var text = await SendAsync(method, path, body, ct);
         try
@@ -115,7 +116,7 @@ public sealed class SpacesClient : IDisposable
         }
     }
 
-    private async Task<string> SendAsync(HttpMethod method, string path, object? body, CancellationToken ct)
+    private async Task<string> SendAsync(HttpMethod method, string path, Dictionary<string, object?>? body, CancellationToken ct)
     {
         var what = $"{method} /{path.Split('?')[0]}";
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
@@ -124,7 +125,7 @@ public sealed class SpacesClient : IDisposable
         {
             using var req = new HttpRequestMessage(method, new Uri(CoreUrl, path));
             req.Headers.Authorization = _auth;
-            if (body is not null) req.Content = new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
+            if (body is not null) req.Content = new StringContent(JsonSerializer.Serialize(body, SpacesJsonContext.Default.DictionaryStringObject), Encoding.UTF8, "application/json");
             using var resp = await _http.SendAsync(req, timeout.Token);
             if (!resp.IsSuccessStatusCode) throw await SpacesApiException.FromResponseAsync(resp, what, timeout.Token);
             return await resp.Content.ReadAsStringAsync(timeout.Token);
@@ -145,3 +146,11 @@ public sealed class SpacesClient : IDisposable
         if (_ownsHttp) _http.Dispose();
     }
 }
+
+/// <summary>Request bodies are small dictionaries (only the keys the caller set are sent); their values are strings
+/// and longs, listed so that the `object` values resolve under NativeAOT. Default (not web) options, as before.</summary>
+[JsonSerializable(typeof(Dictionary<string, object?>))]
+[JsonSerializable(typeof(Dictionary<string, string?>))]
+[JsonSerializable(typeof(string))]
+[JsonSerializable(typeof(long))]
+public sealed partial class SpacesJsonContext : JsonSerializerContext;

@@ -28,7 +28,12 @@ public static class CoreHost
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
         logging?.Invoke(builder.Logging);
 
-        builder.Services.ConfigureHttpJsonOptions(j => j.SerializerOptions.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
+        // Source-generated metadata first: NativeAOT has no reflection-based serialization.
+        builder.Services.ConfigureHttpJsonOptions(j =>
+        {
+            j.SerializerOptions.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping;
+            j.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
+        });
         var machine = new SpaceMachine(o.Catalogue, o.Policy);
         var core = new CoreService(store, machine, o.Clock);
         builder.Services.AddSingleton(o);

@@ -49,6 +49,9 @@ public static class StageMachine
             (Stage.NoAppFile, Stage.AppStarting, Actor.Runner),
             (Stage.AppStarting, Stage.Running, Actor.Runner),
             (Stage.Running, Stage.Stopped, Actor.Runner),
+            // Stopped on request before it became ready (e.g. `docker stop` during start-up): a clean stop, not a
+            // failure, so it must not auto-pause the Space.
+            (Stage.AppStarting, Stage.Stopped, Actor.Runner),
             (Stage.Building, Stage.BuildError, Actor.Runner),
             (Stage.Building, Stage.RuntimeError, Actor.Runner), // crashed before it could say APP_STARTING
             // A hardware change while running: the old hardware keeps serving until the new one runs.

@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+
 namespace GpuRunner.Cli.Tests;
 
 /// <summary>`core serve` and `spaces` refuse bad input with one line and exit 2 before doing anything.</summary>
@@ -27,6 +29,38 @@ public class CoreCliTests
         var (code, console) = await TestConsole.RunAsync("spaces", "runtime", "alice/app", "--core", "http://127.0.0.1:9", "--token", "t");
         Assert.Equal(2, code);
         Assert.Contains("cannot reach http://127.0.0.1:9/", console.StdErr);
+    }
+
+    [Fact]
+    public async Task SpacesCommandsAgainstARealCoreIncludingTokenJson()
+    {
+        var db = Path.Combine(Path.GetTempPath(), $"gpurunner-cli-{Guid.NewGuid():N}.db");
+        var o = new GpuRunner.Core.CoreOptions { RunTimeRules = false };
+        o.Urls.Add("http://127.0.0.1:0");
+        o.Users.Add(("alice", "alice-token-123456", false));
+        await using var app = await GpuRunner.Core.CoreHost.CreateAsync(GpuRunner.Core.CoreHost.OpenStore("sqlite:" + db, TimeProvider.System), o,
+            l => l.ClearProviders());
+        await app.StartAsync();
+        try
+        {
+            var url = GpuRunner.Core.CoreHost.Addresses(app)[0];
+            string[] auth = ["--core", url, "--token", "alice-token-123456"];
+            var (code, console) = await TestConsole.RunAsync(["spaces", "create", "alice/app", "--sdk", "docker", .. auth]);
+            Assert.True(code == 0, console.StdErr);
+            (code, console) = await TestConsole.RunAsync(["spaces", "token", "alice/app", "--json", .. auth]);
+            Assert.True(code == 0, console.StdErr);
+            using var doc = System.Text.Json.JsonDocument.Parse(console.StdOut);
+            Assert.Equal(["space", "kind", "token"], doc.RootElement.EnumerateObject().Select(p => p.Name));
+            Assert.Equal("alice/app", doc.RootElement.GetProperty("space").GetString());
+            Assert.Equal("runner", doc.RootElement.GetProperty("kind").GetString());
+            Assert.False(string.IsNullOrEmpty(doc.RootElement.GetProperty("token").GetString()));
+        }
+        finally
+        {
+            await app.StopAsync();
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            foreach (var f in Directory.GetFiles(Path.GetTempPath(), Path.GetFileName(db) + "*")) File.Delete(f);
+        }
     }
 
     [Fact]

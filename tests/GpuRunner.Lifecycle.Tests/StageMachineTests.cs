@@ -77,6 +77,22 @@ public class StageMachineTests
     }
 
     [Fact]
+    public void RunnerStoppedDuringStartUpIsStoppedNotAutoPaused()
+    {
+        var d = new Driver().StartRun(0).Stage(1, Stage.AppStarting).Stage(2, Stage.Stopped);
+        Assert.Equal(Stage.Stopped, d.State.Stage);
+        Assert.False(d.State.Paused);
+        Assert.Null(d.State.PauseReason);
+        Assert.Null(d.State.LastError);
+        Assert.Null(d.State.Open); // billing stops with the app
+        d.On(3, new RunExited("r1", 143, "SIGTERM", null)); // the exit that follows the stop changes nothing
+        Assert.Equal(Stage.Stopped, d.State.Stage);
+        Assert.Null(d.State.LastError);
+        d.On(4, new Visited()); // and a visitor can wake it like any stopped Space
+        Assert.Equal(Stage.AppStarting, d.State.Stage);
+    }
+
+    [Fact]
     public void DeletingIsTerminal()
     {
         var d = new Driver().On(1, new DeleteRequested());

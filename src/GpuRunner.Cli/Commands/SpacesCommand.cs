@@ -116,7 +116,8 @@ public static class SpacesCommand
                 {
                     var token = await cl.IssueRunnerTokenAsync(p.GetValue(s)!, ct);
                     if (p.GetValue(CommonOptions.Json))
-                        console.Out.WriteLine(JsonSerializer.Serialize(new { space = p.GetValue(s), kind = "runner", token }));
+                        console.Out.WriteLine(JsonSerializer.Serialize(new Dictionary<string, string?> { ["space"] = p.GetValue(s), ["kind"] = "runner", ["token"] = token },
+                            SpacesJsonContext.Default.DictionaryStringString));
                     else
                     {
                         console.Out.WriteLine($"runner token for {p.GetValue(s)} (shown once; the core keeps only its hash):");

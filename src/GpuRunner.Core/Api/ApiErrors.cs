@@ -1,4 +1,5 @@
 using System.Text.Json;
+using GpuRunner.Core.Storage;
 using GpuRunner.Lifecycle;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
@@ -61,9 +62,6 @@ public static class ApiErrors
         _ => "conflict",
     };
 
-    // Messages quote names with '...': keep them readable (the body is JSON, never embedded in HTML).
-    private static readonly JsonSerializerOptions Relaxed = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
     public static Task WriteAsync(HttpContext ctx, int status, string message, string code)
     {
         ctx.Response.Clear();
@@ -79,7 +77,7 @@ public static class ApiErrors
             ["error"] = message,
             ["code"] = code,
         };
-        return ctx.Response.WriteAsync(JsonSerializer.Serialize(body, Relaxed));
+        return ctx.Response.WriteAsync(JsonSerializer.Serialize(body, ApiJson.Object));
     }
 
     private static string ReasonPhrase(int status) => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status);

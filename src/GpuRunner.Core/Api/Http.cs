@@ -36,7 +36,7 @@ public static class Http
         if (feature is { IsReadOnly: false }) feature.MaxRequestBodySize = maxBytes;
         try
         {
-            var body = await JsonSerializer.DeserializeAsync<T>(ctx.Request.Body, CoreJson.Options, ctx.RequestAborted);
+            var body = await JsonSerializer.DeserializeAsync(ctx.Request.Body, CoreJson.Info<T>(), ctx.RequestAborted);
             return body ?? throw new ApiException(400, "a JSON object body is required");
         }
         catch (JsonException e)

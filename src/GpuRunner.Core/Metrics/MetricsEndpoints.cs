@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using GpuRunner.Core.Api;
 using GpuRunner.Core.Services;
+using GpuRunner.Core.Storage;
 using GpuRunner.Lifecycle;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -76,7 +77,7 @@ public static class MetricsEndpoints
             try
             {
                 await core.Store.GetSpaceAsync("readyz/probe", cts.Token);
-                return Results.Json(new Dictionary<string, object?> { ["status"] = "ready", ["store"] = core.Store.Kind });
+                return Results.Json(new Dictionary<string, object?> { ["status"] = "ready", ["store"] = core.Store.Kind }, ApiJson.Object);
             }
             catch (Exception e) when (!ctx.RequestAborted.IsCancellationRequested)
             {
@@ -84,7 +85,7 @@ public static class MetricsEndpoints
                 return Results.Json(new Dictionary<string, object?>
                 {
                     ["status"] = "unavailable", ["store"] = core.Store.Kind, ["error"] = $"the store ({core.Store.Describe}) is not reachable: {why}",
-                }, statusCode: StatusCodes.Status503ServiceUnavailable);
+                }, ApiJson.Object, statusCode: StatusCodes.Status503ServiceUnavailable);
             }
         });
         return app;
