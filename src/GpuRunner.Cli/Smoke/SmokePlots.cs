@@ -49,7 +49,7 @@ internal static class SmokePlots
     /// <summary>Writes what the report has data for; returns the files written.</summary>
     public static IReadOnlyList<string> Write(SmokeReport report, string dir)
     {
-        EmbeddedFont.Value.ToString(); // registers once per process
+        _ = EmbeddedFont.Value; // registers the font once per process
         var written = new List<string>();
         foreach (var sweep in report.Checks.Where(c => c.Id == "bandwidth.sweep" && c.Samples.Count > 0))
             written.Add(Bandwidth(sweep, Path.Combine(dir, $"bandwidth-vs-size-gpu{sweep.Gpu}.png")));
