@@ -1,6 +1,7 @@
 using System.CommandLine;
 using GpuRunner.Cli.Commands;
 using GpuRunner.Cli.Infrastructure;
+using GpuRunner.Diagnostics.Timing;
 
 namespace GpuRunner.Cli;
 
@@ -26,8 +27,10 @@ public static class CliApp
 
     public static async Task<int> RunAsync(string[] args, IConsole console)
     {
+        PhaseTrace.Mark("main");
         var root = Build(console);
         var parse = root.Parse(args);
+        PhaseTrace.Mark("parsed");
         if (parse.Errors.Count > 0)
         {
             // Bad usage is exit 2 with one line per problem (System.CommandLine's default would be 1).
@@ -36,6 +39,9 @@ public static class CliApp
             console.Error.WriteLine("Try 'gpurunner --help'.");
             return (int)ReturnCode.UsageError;
         }
-        return await parse.InvokeAsync(new InvocationConfiguration { Output = console.Out, Error = console.Error });
+        var code = await parse.InvokeAsync(new InvocationConfiguration { Output = console.Out, Error = console.Error });
+        PhaseTrace.Mark("done");
+        foreach (var line in PhaseTrace.Lines()) console.Error.WriteLine(line);
+        return code;
     }
 }

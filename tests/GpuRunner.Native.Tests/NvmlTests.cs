@@ -27,6 +27,27 @@ public class NvmlTests
     }
 
     [Fact]
+    public void MemoryComesFromV2WithTheReservationApart()
+    {
+        Assert.Equal(40, Unsafe.SizeOf<nvmlMemory_v2_t>());
+        using var nvml = NvmlSession.Open();
+        var memory = nvml.Device(0).Memory().Value;
+        Assert.Equal(1UL << 20, memory.used);
+        Assert.Equal(512UL << 20, memory.reserved);
+        Assert.Equal(memory.total - memory.reserved - memory.used, memory.free);
+    }
+
+    [Fact]
+    public void MemoryFallsBackToV1WhenV2IsRefused()
+    {
+        using var _ = NativeEnvironment.Set("FAKE_NVML_UNSUPPORTED", "memory_v2");
+        using var nvml = NvmlSession.Open();
+        var memory = nvml.Device(0).Memory().Value;
+        Assert.Equal(513UL << 20, memory.used); // v1 counts the reservation as used
+        Assert.Equal(0UL, memory.reserved);
+    }
+
+    [Fact]
     public void UnsupportedFieldIsNotAvailableWithItsCode()
     {
         using var _ = NativeEnvironment.Set("FAKE_NVML_UNSUPPORTED", "power,ecc");

@@ -2,6 +2,8 @@
  *   FAKE_NVML_INIT=DRIVER_NOT_LOADED|LIB_RM_VERSION_MISMATCH|UNKNOWN|<number>   nvmlInit_v2 fails so
  *   FAKE_NVML_HANG=<function>[,...]      those calls never return
  *   FAKE_NVML_UNSUPPORTED=power,temperature,ecc,clocks,pcie,...   NVML_ERROR_NOT_SUPPORTED for those fields
+ *   FAKE_NVML_UNSUPPORTED=memory_v2 makes nvmlDeviceGetMemoryInfo_v2 refuse (callers fall back to v1, which
+ *   counts the 512 MiB reservation as used)
  *   FAKE_GPU_COUNT, FAKE_GPU_NAME, FAKE_GPU_MEM_MIB, FAKE_GPU_CC (e.g. 8.6), FAKE_DRIVER_VERSION
  * nvmlDeviceGetCurrentClocksEventReasons is deliberately absent (an older driver): callers must fall back to
  * nvmlDeviceGetCurrentClocksThrottleReasons. */
@@ -12,6 +14,7 @@ typedef int nvmlReturn_t;
 typedef void *nvmlDevice_t;
 typedef struct { char busIdLegacy[16]; unsigned domain, bus, device, pciDeviceId, pciSubSystemId; char busId[32]; } nvmlPciInfo_t;
 typedef struct { unsigned long long total, free, used; } nvmlMemory_t;
+typedef struct { unsigned version; unsigned long long total, reserved, free, used; } nvmlMemory_v2_t;
 typedef struct { unsigned gpu, memory; } nvmlUtilization_t;
 
 #define OK 0
@@ -89,7 +92,14 @@ nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t d, nvmlPciInfo_t *p) {
 }
 nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t d, nvmlMemory_t *m) {
     unsigned long long mib = strtoull(fake_env("FAKE_GPU_MEM_MIB", "23028"), 0, 10);
-    m->total = mib << 20; m->used = 1ull << 20; m->free = m->total - m->used;
+    m->total = mib << 20; m->used = 513ull << 20; m->free = m->total - m->used;
+    return OK;
+}
+nvmlReturn_t nvmlDeviceGetMemoryInfo_v2(nvmlDevice_t d, nvmlMemory_v2_t *m) {
+    UNSUPPORTED("memory_v2");
+    if (m->version != (sizeof *m | 2u << 24)) return 25; /* NVML_ERROR_ARGUMENT_VERSION_MISMATCH */
+    unsigned long long mib = strtoull(fake_env("FAKE_GPU_MEM_MIB", "23028"), 0, 10);
+    m->total = mib << 20; m->reserved = 512ull << 20; m->used = 1ull << 20; m->free = m->total - m->reserved - m->used;
     return OK;
 }
 nvmlReturn_t nvmlDeviceGetCudaComputeCapability(nvmlDevice_t d, int *major, int *minor) {

@@ -5,6 +5,7 @@ using GpuRunner.Cli.Rendering;
 using GpuRunner.Diagnostics.Checks;
 using GpuRunner.Diagnostics.Inventory;
 using GpuRunner.Diagnostics.Report;
+using GpuRunner.Diagnostics.Timing;
 using GpuRunner.Native.Loading;
 
 namespace GpuRunner.Cli.Commands;
@@ -39,23 +40,33 @@ public static class DetectCommand
     public static ReturnCode Run(IConsole console, bool json, double timeoutSeconds)
     {
         var deadline = VerifyCommand.ParseTimeout(timeoutSeconds);
-        var services = Services.Create();
+        var watch = System.Diagnostics.Stopwatch.StartNew();
         var report = new DeviceReport();
         var loader = NativeLoader.Default;
         GpuInventory.FillLibraries(report.Driver, loader, includeCuda: false);
+        PhaseTrace.Mark("detect: nvml loaded");
+
+        // NVML (tens of ms of driver ioctls) runs on a worker while this thread probes the host and loads the
+        // catalogue: the two overlap, which is most of what keeps detect under half of `nvidia-smi -q`.
+        var nvml = loader.Nvml.Loaded ? Worker.Start(() => { GpuInventory.Read(report); return true; }, "detect") : null;
+        var services = Services.Create();
+        report.Host = services.Host();
+        PhaseTrace.Mark("detect: host + catalogue");
 
         CheckOutcome? failure = null;
-        if (loader.Nvml.Loaded)
+        if (nvml != null)
         {
-            var (completed, _, error) = Worker.Run(() => { GpuInventory.Read(report); return true; }, deadline, "detect");
+            var left = deadline - watch.Elapsed;
+            var (completed, _, error) = nvml.Wait(left > TimeSpan.Zero ? left : TimeSpan.Zero);
             if (!completed)
                 failure = CheckOutcome.Fail($"NVML did not answer within {deadline.TotalSeconds:0.#} s", Diagnoses.TimedOut("detect"));
             else if (error != null)
                 failure = Diagnoses.FromException(error);
             if (failure != null) report.Driver.Error = failure.Evidence;
         }
-        report.Host = services.Host();
+        PhaseTrace.Mark("detect: nvml read");
         report.Tier = services.Tiers.Match(report.Host, failure is null ? report.Gpus : null, null);
+        PhaseTrace.Mark("detect: tier matched");
 
         switch (OutputStyles.For(console, json))
         {
@@ -63,6 +74,7 @@ public static class DetectCommand
             case OutputStyle.Plain: PlainReport.WriteInventory(console.Out, report, failure); break;
             default: RichReport.WriteInventory(console, report, failure); break;
         }
+        PhaseTrace.Mark("detect: printed");
         return failure is null ? ReturnCode.Ok : ReturnCode.CheckFailed;
     }
 }

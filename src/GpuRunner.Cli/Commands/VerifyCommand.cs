@@ -85,6 +85,8 @@ public static class VerifyCommand
         try { (toRun, shown) = CheckSelection.Select(all, ids); }
         catch (ArgumentException e) { throw new CommandException($"--only: {e.Message}"); }
 
+        // The Python snippets (seconds each, mostly `import torch`) start now, side by side with the native checks.
+        foreach (var check in toRun.OfType<IPrefetchableCheck>()) check.Prefetch(ct);
         var report = new DeviceReport { Host = services.Host() };
         using var context = new CheckContext(report, expect, services: services);
         var style = OutputStyles.For(console, json);

@@ -41,7 +41,7 @@ public sealed class PlainReport(TextWriter output)
     public void WriteGpu(GpuReport g)
     {
         output.WriteLine($"gpu {g.Index}   {g.Name ?? "n/a"} · {Mib(g.MemoryTotalMiB)} · cc {g.ComputeCapability ?? "n/a"} · {g.Uuid ?? "n/a"} · {g.PciBusId ?? "n/a"}");
-        output.WriteLine($"{Indent}mem used {Mib(g.MemoryUsedMiB)}, free {Mib(g.MemoryFreeMiB)} · MIG {g.MigMode ?? "n/a"} · persistence {g.PersistenceMode ?? "n/a"} · " +
+        output.WriteLine($"{Indent}mem used {Mib(g.MemoryUsedMiB)}, reserved {Mib(g.MemoryReservedMiB)}, free {Mib(g.MemoryFreeMiB)} · MIG {g.MigMode ?? "n/a"} · persistence {g.PersistenceMode ?? "n/a"} · " +
             $"{N(g.TemperatureC)} C · {N(g.PowerDrawW)} W of {N(g.PowerLimitW)} W · SM {N(g.Clocks.SmMHz)}/{N(g.Clocks.SmMaxMHz)} MHz · mem {N(g.Clocks.MemMHz)}/{N(g.Clocks.MemMaxMHz)} MHz");
         output.WriteLine($"{Indent}ECC {g.Ecc.Mode ?? "n/a"} (uncorrected {N(g.Ecc.VolatileUncorrected)} volatile, {N(g.Ecc.AggregateUncorrected)} aggregate) · " +
             $"retired pages {N(g.RetiredPages.SingleBit)}/{N(g.RetiredPages.DoubleBit)}{(g.RetiredPages.Pending == true ? " (pending)" : "")} · " +

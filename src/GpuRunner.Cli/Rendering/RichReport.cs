@@ -64,7 +64,7 @@ public static class RichReport
             void Row(string field, object? value) => table.AddRow(field, Markup.Escape(Convert.ToString(value, CultureInfo.InvariantCulture) ?? "n/a"));
             Row("uuid", g.Uuid);
             Row("pci bus id", g.PciBusId);
-            Row("memory", g.MemoryTotalMiB is null ? null : $"{g.MemoryTotalMiB} MiB total, {g.MemoryUsedMiB} used, {g.MemoryFreeMiB} free");
+            Row("memory", g.MemoryTotalMiB is null ? null : $"{g.MemoryTotalMiB} MiB total, {g.MemoryUsedMiB} used, {g.MemoryReservedMiB} reserved, {g.MemoryFreeMiB} free");
             Row("compute capability", g.ComputeCapability);
             Row("MIG / persistence", $"{g.MigMode ?? "n/a"} / {g.PersistenceMode ?? "n/a"}");
             Row("temperature", g.TemperatureC is null ? null : $"{g.TemperatureC} C");

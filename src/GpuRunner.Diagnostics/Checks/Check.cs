@@ -32,6 +32,16 @@ public interface ICheck
     CheckOutcome Run(CheckContext context);
 }
 
+/// <summary>
+/// A check whose slow, independent part (a Python subprocess importing torch: seconds) can start before its turn,
+/// so that `verify` costs the slowest snippet rather than the sum of all of them. Its result is still reported
+/// in order, and its deadline still applies from its turn.
+/// </summary>
+public interface IPrefetchableCheck : ICheck
+{
+    void Prefetch(CancellationToken cancellationToken);
+}
+
 /// <summary>The result the runner records: the outcome plus id, title and duration.</summary>
 public sealed record CheckResult(string Id, string Title, CheckOutcome Outcome, double Seconds)
 {

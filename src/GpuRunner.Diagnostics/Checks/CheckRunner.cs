@@ -44,20 +44,31 @@ public sealed class CheckRunner(TimeSpan? deadlineOverride = null)
 public static class Worker
 {
     public static (bool Completed, T? Value, Exception? Error) Run<T>(Func<T> body, TimeSpan deadline, string name,
-        CancellationToken ct = default)
+        CancellationToken ct = default) => Start(body, name).Wait(deadline, ct);
+
+    /// <summary>Starts <paramref name="body"/> now; the caller does other work, then waits (detect overlaps the host probe with NVML).</summary>
+    public static Pending<T> Start<T>(Func<T> body, string name)
     {
-        T? value = default;
-        Exception? error = null;
-        // Not disposed: an abandoned worker may still Set() it long after this method returned.
-        var done = new ManualResetEventSlim(false);
+        var pending = new Pending<T>();
         var thread = new Thread(() =>
         {
-            try { value = body(); }
-            catch (Exception e) { error = e; }
-            finally { done.Set(); }
+            try { pending.Value = body(); }
+            catch (Exception e) { pending.Error = e; }
+            finally { pending.Done.Set(); }
         }, maxStackSize: 1 << 20) { IsBackground = true, Name = $"check {name}" };
         thread.Start();
-        // Throws OperationCanceledException on Ctrl-C; the worker is then left behind as a background thread too.
-        return done.Wait(deadline, ct) ? (true, value, error) : (false, default, null);
+        return pending;
+    }
+
+    public sealed class Pending<T>
+    {
+        // Not disposed: an abandoned worker may still Set() it long after the wait returned.
+        internal readonly ManualResetEventSlim Done = new(false);
+        internal T? Value;
+        internal Exception? Error;
+
+        /// <summary>Throws OperationCanceledException on Ctrl-C; the worker is then left behind as a background thread too.</summary>
+        public (bool Completed, T? Value, Exception? Error) Wait(TimeSpan deadline, CancellationToken ct = default) =>
+            Done.Wait(deadline, ct) ? (true, Value, Error) : (false, default, null);
     }
 }

@@ -22,8 +22,10 @@ public sealed record PythonCheckOptions
 /// Runs one of the document's snippets (PyTorch / JAX / TensorFlow) in its own python subprocess with a timeout,
 /// and turns the JSON line plus stderr into a check outcome with a named cause and fix.
 /// </summary>
-public sealed class PythonFrameworkCheck(PythonFramework framework, PythonCheckOptions options) : ICheck
+public sealed class PythonFrameworkCheck(PythonFramework framework, PythonCheckOptions options) : IPrefetchableCheck
 {
+    private Task<(string? Python, ProcessOutcome? Outcome)>? _prefetched;
+
     public string Id => IdOf(framework);
     /// <summary>The driver checks tell whether this host has a GPU (FAIL vs SKIP).</summary>
     public IReadOnlyList<string> Requires => ["cuda.init"];
@@ -33,17 +35,26 @@ public sealed class PythonFrameworkCheck(PythonFramework framework, PythonCheckO
 
     public CheckOutcome Run(CheckContext context) => RunAsync(FrameworkChecks.GpuPresent(context, options.GpuPresent)).GetAwaiter().GetResult();
 
+    /// <summary>Starts the subprocess now; <see cref="Run"/> then waits for this one instead of starting its own.</summary>
+    public void Prefetch(CancellationToken cancellationToken) => _prefetched ??= Task.Run(() => Execute(cancellationToken), cancellationToken);
+
     public async Task<CheckOutcome> RunAsync(bool gpuPresent, CancellationToken cancellationToken = default)
     {
-        var python = PythonLocator.Find(options.Python);
+        var (python, outcome) = await (_prefetched ?? Execute(cancellationToken));
         if (python is null)
             return options.Python is null
                 ? CheckOutcome.Skip("no python3 or python on PATH")
                 : CheckOutcome.Fail($"--python {options.Python}: no such file", new Diagnosis("python-not-found",
                     $"the interpreter given with --python ({options.Python}) does not exist", "pass the path of the container's python, e.g. --python $(command -v python3)"));
-        var outcome = await ProcessRunner.RunAsync(python, ["-c", Snippet(framework)], options.Timeout,
-            options.Environment, cancellationToken: cancellationToken);
-        return Interpret(framework, outcome, gpuPresent, python);
+        return Interpret(framework, outcome!, gpuPresent, python);
+    }
+
+    private async Task<(string? Python, ProcessOutcome? Outcome)> Execute(CancellationToken cancellationToken)
+    {
+        var python = PythonLocator.Find(options.Python);
+        if (python is null) return (null, null);
+        return (python, await ProcessRunner.RunAsync(python, ["-c", Snippet(framework)], options.Timeout,
+            options.Environment, cancellationToken: cancellationToken));
     }
 
     public static string IdOf(PythonFramework f) => f switch

@@ -1,4 +1,5 @@
 using GpuRunner.Diagnostics.Report;
+using GpuRunner.Diagnostics.Timing;
 using GpuRunner.Native;
 using GpuRunner.Native.Cuda;
 using GpuRunner.Native.Loading;
@@ -15,12 +16,21 @@ public static class GpuInventory
     /// </summary>
     public static void Read(DeviceReport report)
     {
+        PhaseTrace.Mark("nvml: init start");
         using var session = NvmlSession.Open();
+        PhaseTrace.Mark("nvml: initialised");
         var driverVersion = session.DriverVersion();
         var cudaVersion = CudaDriver.FormatVersion(session.CudaDriverVersion());
         var count = session.DeviceCount();
-        var gpus = new List<GpuReport>(count);
-        for (var i = 0; i < count; i++) gpus.Add(ReadDevice(session.Device(i)));
+        PhaseTrace.Mark("nvml: versions + count");
+        // NVML is thread-safe and each device's ~25 queries are driver round trips: on an 8-GPU host, reading
+        // the devices side by side keeps detect near the one-GPU time.
+        var devices = Enumerable.Range(0, count).Select(session.Device).ToList();
+        var read = new GpuReport[count];
+        if (count <= 1) { if (count == 1) read[0] = ReadDevice(devices[0]); }
+        else Parallel.For(0, count, i => read[i] = ReadDevice(devices[i]));
+        var gpus = read.ToList();
+        PhaseTrace.Mark("nvml: devices read");
         // Published only when complete: a read that overran its deadline must not change the report while it prints.
         report.Driver.DriverVersion = driverVersion;
         report.Driver.CudaDriverVersion = cudaVersion;
@@ -49,11 +59,13 @@ public static class GpuInventory
         gpu.Name = Take(device.Name(), "name", missing);
         gpu.Uuid = Take(device.Uuid(), "uuid", missing);
         gpu.PciBusId = Take(device.PciBusId(), "pciBusId", missing);
+        PhaseTrace.Mark("nvml: identity");
         var memory = device.Memory();
         if (memory.HasValue)
         {
             gpu.MemoryTotalMiB = (long)(memory.Value.total >> 20);
             gpu.MemoryUsedMiB = (long)(memory.Value.used >> 20);
+            gpu.MemoryReservedMiB = (long)(memory.Value.reserved >> 20);
             gpu.MemoryFreeMiB = (long)(memory.Value.free >> 20);
         }
         else missing.Add(new("memory", memory.Code!));
@@ -63,6 +75,7 @@ public static class GpuInventory
         gpu.TemperatureC = TakeValue(device.TemperatureC().Map(t => (int)t), "temperatureC", missing);
         gpu.PowerDrawW = TakeValue(device.PowerDrawW().Map(w => Math.Round(w, 2)), "power.draw", missing);
         gpu.PowerLimitW = TakeValue(device.PowerLimitW().Map(w => Math.Round(w, 2)), "power.limit", missing);
+        PhaseTrace.Mark("nvml: memory, cc, mig, persistence, temperature, power");
         gpu.Clocks = new ClockReport
         {
             SmMHz = TakeValue(device.SmClockMHz().Map(v => (int)v), "clocks.sm", missing),
@@ -70,6 +83,7 @@ public static class GpuInventory
             MemMHz = TakeValue(device.MemClockMHz().Map(v => (int)v), "clocks.mem", missing),
             MemMaxMHz = TakeValue(device.MemMaxClockMHz().Map(v => (int)v), "clocks.memMax", missing),
         };
+        PhaseTrace.Mark("nvml: clocks");
         var ecc = device.EccEnabled();
         gpu.Ecc = new EccReport { Mode = Take(ecc.Map(OnOff), "ecc.mode", missing) };
         if (ecc.HasValue && ecc.Value)
@@ -79,20 +93,24 @@ public static class GpuInventory
             gpu.Ecc.VolatileCorrected = TakeValue(device.EccErrors(uncorrected: false, aggregate: false).Map(v => (long)v), "ecc.volatileCorrected", missing);
             gpu.Ecc.AggregateCorrected = TakeValue(device.EccErrors(uncorrected: false, aggregate: true).Map(v => (long)v), "ecc.aggregateCorrected", missing);
         }
+        PhaseTrace.Mark("nvml: ecc");
         gpu.RetiredPages = new RetiredPagesReport
         {
             SingleBit = TakeValue(device.RetiredPages(doubleBit: false).Map(v => (int)v), "retiredPages.singleBit", missing),
             DoubleBit = TakeValue(device.RetiredPages(doubleBit: true).Map(v => (int)v), "retiredPages.doubleBit", missing),
             Pending = TakeValue(device.RetiredPagesPending(), "retiredPages.pending", missing),
         };
+        PhaseTrace.Mark("nvml: retired pages");
         var remap = device.RemappedRows();
         gpu.RowRemap = remap.HasValue
             ? new RowRemapReport { Corrected = (int)remap.Value.Corrected, Uncorrected = (int)remap.Value.Uncorrected, Pending = remap.Value.Pending, Failure = remap.Value.Failure }
             : new RowRemapReport();
         if (!remap.HasValue) missing.Add(new("rowRemap", remap.Code!));
+        PhaseTrace.Mark("nvml: row remap");
         var throttle = device.ThrottleReasons();
         gpu.ThrottleReasons = throttle.HasValue ? throttle.Value!.ToList() : null;
         if (!throttle.HasValue) missing.Add(new("throttleReasons", throttle.Code!));
+        PhaseTrace.Mark("nvml: throttle");
         gpu.Pcie = new PcieReport
         {
             Gen = TakeValue(device.PcieGen().Map(v => (int)v), "pcie.gen", missing),
@@ -100,6 +118,7 @@ public static class GpuInventory
             Width = TakeValue(device.PcieWidth().Map(v => (int)v), "pcie.width", missing),
             WidthMax = TakeValue(device.PcieWidthMax().Map(v => (int)v), "pcie.widthMax", missing),
         };
+        PhaseTrace.Mark("nvml: pcie");
         return gpu;
     }
 

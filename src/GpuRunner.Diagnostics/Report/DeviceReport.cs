@@ -44,6 +44,8 @@ public sealed class GpuReport
     public string? PciBusId { get; set; }
     public long? MemoryTotalMiB { get; set; }
     public long? MemoryUsedMiB { get; set; }
+    /// <summary>Held back by the driver (nvmlDeviceGetMemoryInfo_v2); 0 where only v1 answered.</summary>
+    public long? MemoryReservedMiB { get; set; }
     public long? MemoryFreeMiB { get; set; }
     public string? ComputeCapability { get; set; }
     public string? MigMode { get; set; }

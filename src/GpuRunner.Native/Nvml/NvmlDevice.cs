@@ -19,8 +19,24 @@ public sealed unsafe class NvmlDevice(int index, nint handle)
         return (r, Nvml.Utf8(pci.busId, 32));
     });
 
-    public Field<nvmlMemory_t> Memory() => Read("nvmlDeviceGetMemoryInfo", () =>
-        (NvmlNative.nvmlDeviceGetMemoryInfo(Handle, out var m), m));
+    /// <summary>
+    /// nvmlDeviceGetMemoryInfo_v2 (what nvidia-smi shows), else v1 on drivers before 510 or where v2 is refused
+    /// (reserved then reads 0 and used includes it).
+    /// </summary>
+    public Field<nvmlMemory_v2_t> Memory()
+    {
+        var v2 = Read("nvmlDeviceGetMemoryInfo_v2", () =>
+        {
+            var m = new nvmlMemory_v2_t { version = nvmlMemory_v2_t.Version };
+            return (NvmlNative.nvmlDeviceGetMemoryInfo_v2(Handle, ref m), m);
+        });
+        if (v2.HasValue) return v2;
+        return Read("nvmlDeviceGetMemoryInfo", () =>
+        {
+            var r = NvmlNative.nvmlDeviceGetMemoryInfo(Handle, out var m);
+            return (r, new nvmlMemory_v2_t { total = m.total, free = m.free, used = m.used });
+        });
+    }
 
     public Field<(int Major, int Minor)> ComputeCapability() => Read("nvmlDeviceGetCudaComputeCapability", () =>
         (NvmlNative.nvmlDeviceGetCudaComputeCapability(Handle, out var major, out var minor), (major, minor)));

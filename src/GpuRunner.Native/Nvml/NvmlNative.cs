@@ -14,6 +14,20 @@ public unsafe struct nvmlPciInfo_t
 [StructLayout(LayoutKind.Sequential)]
 public struct nvmlMemory_t { public ulong total, free, used; }
 
+/// <summary>
+/// The v2 layout that nvidia-smi reads: "used" without the driver's reservation, which v1 counts as used (the
+/// H200 showed 615 MiB used by v1 while nvidia-smi said 0 MiB used and 615 MiB reserved).
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct nvmlMemory_v2_t
+{
+    public uint version;
+    public ulong total, reserved, free, used;
+
+    /// <summary>NVML_STRUCT_VERSION(Memory, 2): sizeof | 2 &lt;&lt; 24.</summary>
+    public static readonly uint Version = (uint)System.Runtime.CompilerServices.Unsafe.SizeOf<nvmlMemory_v2_t>() | (2u << 24);
+}
+
 [StructLayout(LayoutKind.Sequential)]
 public struct nvmlUtilization_t { public uint gpu, memory; }
 
@@ -33,6 +47,7 @@ public static unsafe partial class NvmlNative
     [LibraryImport(Lib)] public static partial NvmlReturn nvmlDeviceGetUUID(nint device, byte* uuid, uint length);
     [LibraryImport(Lib)] public static partial NvmlReturn nvmlDeviceGetPciInfo_v3(nint device, out nvmlPciInfo_t pci);
     [LibraryImport(Lib)] public static partial NvmlReturn nvmlDeviceGetMemoryInfo(nint device, out nvmlMemory_t memory);
+    [LibraryImport(Lib)] public static partial NvmlReturn nvmlDeviceGetMemoryInfo_v2(nint device, ref nvmlMemory_v2_t memory);
     [LibraryImport(Lib)] public static partial NvmlReturn nvmlDeviceGetCudaComputeCapability(nint device, out int major, out int minor);
     [LibraryImport(Lib)] public static partial NvmlReturn nvmlDeviceGetMigMode(nint device, out uint currentMode, out uint pendingMode);
     [LibraryImport(Lib)] public static partial NvmlReturn nvmlDeviceGetPersistenceMode(nint device, out int mode);
