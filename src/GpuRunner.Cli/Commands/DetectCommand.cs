@@ -48,7 +48,7 @@ public static class DetectCommand
 
         // NVML (tens of ms of driver ioctls) runs on a worker while this thread probes the host and loads the
         // catalogue: the two overlap, which is most of what keeps detect under half of `nvidia-smi -q`.
-        var nvml = loader.Nvml.Loaded ? Worker.Start(() => { GpuInventory.Read(report); return true; }, "detect") : null;
+        var nvml = loader.Nvml.Loaded ? Worker.Start(() => { GpuInventory.Read(report, keepOpen: true); return true; }, "detect") : null;
         var services = Services.Create();
         report.Host = services.Host();
         PhaseTrace.Mark("detect: host + catalogue");

@@ -13,28 +13,35 @@ public static class GpuInventory
     /// <summary>
     /// Fills the driver versions and report.Gpus from NVML (which must have loaded: see FillLibraries).
     /// Throws NvmlException / DriverSymbolMissingException when NVML is broken.
+    /// <paramref name="keepOpen"/> skips nvmlShutdown (~3 ms on the H200): for a one-shot command about to exit.
     /// </summary>
-    public static void Read(DeviceReport report)
+    public static void Read(DeviceReport report, bool keepOpen = false)
     {
         PhaseTrace.Mark("nvml: init start");
-        using var session = NvmlSession.Open();
-        PhaseTrace.Mark("nvml: initialised");
-        var driverVersion = session.DriverVersion();
-        var cudaVersion = CudaDriver.FormatVersion(session.CudaDriverVersion());
-        var count = session.DeviceCount();
-        PhaseTrace.Mark("nvml: versions + count");
-        // NVML is thread-safe and each device's ~25 queries are driver round trips: on an 8-GPU host, reading
-        // the devices side by side keeps detect near the one-GPU time.
-        var devices = Enumerable.Range(0, count).Select(session.Device).ToList();
-        var read = new GpuReport[count];
-        if (count <= 1) { if (count == 1) read[0] = ReadDevice(devices[0]); }
-        else Parallel.For(0, count, i => read[i] = ReadDevice(devices[i]));
-        var gpus = read.ToList();
-        PhaseTrace.Mark("nvml: devices read");
-        // Published only when complete: a read that overran its deadline must not change the report while it prints.
-        report.Driver.DriverVersion = driverVersion;
-        report.Driver.CudaDriverVersion = cudaVersion;
-        report.Gpus = gpus;
+        var session = NvmlSession.Open();
+        try
+        {
+            PhaseTrace.Mark("nvml: initialised");
+            var driverVersion = session.DriverVersion();
+            var cudaVersion = CudaDriver.FormatVersion(session.CudaDriverVersion());
+            var count = session.DeviceCount();
+            PhaseTrace.Mark("nvml: versions + count");
+            // NVML is thread-safe and each device's ~25 queries are driver round trips: on an 8-GPU host, reading
+            // the devices side by side keeps detect near the one-GPU time.
+            var devices = Enumerable.Range(0, count).Select(session.Device).ToList();
+            var read = new GpuReport[count];
+            if (count == 1) read[0] = ReadDevice(devices[0]);
+            else if (count > 1) Parallel.For(0, count, i => read[i] = ReadDevice(devices[i]));
+            PhaseTrace.Mark("nvml: devices read");
+            // Published only when complete: a read that overran its deadline must not change the report while it prints.
+            report.Driver.DriverVersion = driverVersion;
+            report.Driver.CudaDriverVersion = cudaVersion;
+            report.Gpus = [.. read];
+        }
+        finally
+        {
+            if (!keepOpen) session.Dispose();
+        }
     }
 
     /// <summary>Library paths and the search trace. libcuda is only probed (dlopen, no cuInit) when asked.</summary>
@@ -51,15 +58,44 @@ public static class GpuInventory
         driver.SearchTrace.AddRange(cuda.TraceLines);
     }
 
+    /// <summary>
+    /// Whether one device's field groups are read side by side (default) or one after another. The groups are
+    /// independent driver round trips (~15 ms in all on the H200); GPURUNNER_NVML_SERIAL=1 turns it off to compare.
+    /// </summary>
+    public static bool ParallelFields { get; set; } = Environment.GetEnvironmentVariable("GPURUNNER_NVML_SERIAL") is not "1";
+
     public static GpuReport ReadDevice(NvmlDevice device)
     {
         var gpu = new GpuReport { Index = device.Index };
-        var missing = gpu.Unsupported;
+        // Each group writes its own properties and its own list of unsupported fields; the lists are joined in
+        // group order so the report reads the same however the groups were scheduled.
+        Action<List<UnsupportedField>>[] groups =
+        [
+            missing => Identity(device, gpu, missing),
+            missing => MemoryAndState(device, gpu, missing),
+            missing => Clocks(device, gpu, missing),
+            missing => Reliability(device, gpu, missing),
+            missing => LinkAndThrottle(device, gpu, missing),
+        ];
+        var lists = groups.Select(_ => new List<UnsupportedField>()).ToArray();
+        if (ParallelFields) Parallel.For(0, groups.Length, i => groups[i](lists[i]));
+        else for (var i = 0; i < groups.Length; i++) groups[i](lists[i]);
+        foreach (var list in lists) gpu.Unsupported.AddRange(list);
+        PhaseTrace.Mark($"nvml: device {device.Index} read");
+        return gpu;
+    }
 
+    private static void Identity(NvmlDevice device, GpuReport gpu, List<UnsupportedField> missing)
+    {
         gpu.Name = Take(device.Name(), "name", missing);
         gpu.Uuid = Take(device.Uuid(), "uuid", missing);
         gpu.PciBusId = Take(device.PciBusId(), "pciBusId", missing);
+        gpu.ComputeCapability = Take(device.ComputeCapability().Map(cc => $"{cc.Major}.{cc.Minor}"), "computeCapability", missing);
         PhaseTrace.Mark("nvml: identity");
+    }
+
+    private static void MemoryAndState(NvmlDevice device, GpuReport gpu, List<UnsupportedField> missing)
+    {
         var memory = device.Memory();
         if (memory.HasValue)
         {
@@ -69,13 +105,16 @@ public static class GpuInventory
             gpu.MemoryFreeMiB = (long)(memory.Value.free >> 20);
         }
         else missing.Add(new("memory", memory.Code!));
-        gpu.ComputeCapability = Take(device.ComputeCapability().Map(cc => $"{cc.Major}.{cc.Minor}"), "computeCapability", missing);
         gpu.MigMode = Take(device.MigEnabled().Map(OnOff), "migMode", missing);
         gpu.PersistenceMode = Take(device.PersistenceEnabled().Map(OnOff), "persistenceMode", missing);
         gpu.TemperatureC = TakeValue(device.TemperatureC().Map(t => (int)t), "temperatureC", missing);
         gpu.PowerDrawW = TakeValue(device.PowerDrawW().Map(w => Math.Round(w, 2)), "power.draw", missing);
         gpu.PowerLimitW = TakeValue(device.PowerLimitW().Map(w => Math.Round(w, 2)), "power.limit", missing);
-        PhaseTrace.Mark("nvml: memory, cc, mig, persistence, temperature, power");
+        PhaseTrace.Mark("nvml: memory, mig, persistence, temperature, power");
+    }
+
+    private static void Clocks(NvmlDevice device, GpuReport gpu, List<UnsupportedField> missing)
+    {
         gpu.Clocks = new ClockReport
         {
             SmMHz = TakeValue(device.SmClockMHz().Map(v => (int)v), "clocks.sm", missing),
@@ -84,6 +123,10 @@ public static class GpuInventory
             MemMaxMHz = TakeValue(device.MemMaxClockMHz().Map(v => (int)v), "clocks.memMax", missing),
         };
         PhaseTrace.Mark("nvml: clocks");
+    }
+
+    private static void Reliability(NvmlDevice device, GpuReport gpu, List<UnsupportedField> missing)
+    {
         var ecc = device.EccEnabled();
         gpu.Ecc = new EccReport { Mode = Take(ecc.Map(OnOff), "ecc.mode", missing) };
         if (ecc.HasValue && ecc.Value)
@@ -93,24 +136,25 @@ public static class GpuInventory
             gpu.Ecc.VolatileCorrected = TakeValue(device.EccErrors(uncorrected: false, aggregate: false).Map(v => (long)v), "ecc.volatileCorrected", missing);
             gpu.Ecc.AggregateCorrected = TakeValue(device.EccErrors(uncorrected: false, aggregate: true).Map(v => (long)v), "ecc.aggregateCorrected", missing);
         }
-        PhaseTrace.Mark("nvml: ecc");
         gpu.RetiredPages = new RetiredPagesReport
         {
             SingleBit = TakeValue(device.RetiredPages(doubleBit: false).Map(v => (int)v), "retiredPages.singleBit", missing),
             DoubleBit = TakeValue(device.RetiredPages(doubleBit: true).Map(v => (int)v), "retiredPages.doubleBit", missing),
             Pending = TakeValue(device.RetiredPagesPending(), "retiredPages.pending", missing),
         };
-        PhaseTrace.Mark("nvml: retired pages");
         var remap = device.RemappedRows();
         gpu.RowRemap = remap.HasValue
             ? new RowRemapReport { Corrected = (int)remap.Value.Corrected, Uncorrected = (int)remap.Value.Uncorrected, Pending = remap.Value.Pending, Failure = remap.Value.Failure }
             : new RowRemapReport();
         if (!remap.HasValue) missing.Add(new("rowRemap", remap.Code!));
-        PhaseTrace.Mark("nvml: row remap");
+        PhaseTrace.Mark("nvml: ecc, retired pages, row remap");
+    }
+
+    private static void LinkAndThrottle(NvmlDevice device, GpuReport gpu, List<UnsupportedField> missing)
+    {
         var throttle = device.ThrottleReasons();
         gpu.ThrottleReasons = throttle.HasValue ? throttle.Value!.ToList() : null;
         if (!throttle.HasValue) missing.Add(new("throttleReasons", throttle.Code!));
-        PhaseTrace.Mark("nvml: throttle");
         gpu.Pcie = new PcieReport
         {
             Gen = TakeValue(device.PcieGen().Map(v => (int)v), "pcie.gen", missing),
@@ -118,8 +162,7 @@ public static class GpuInventory
             Width = TakeValue(device.PcieWidth().Map(v => (int)v), "pcie.width", missing),
             WidthMax = TakeValue(device.PcieWidthMax().Map(v => (int)v), "pcie.widthMax", missing),
         };
-        PhaseTrace.Mark("nvml: pcie");
-        return gpu;
+        PhaseTrace.Mark("nvml: throttle, pcie");
     }
 
     private static string OnOff(bool enabled) => enabled ? "enabled" : "disabled";
