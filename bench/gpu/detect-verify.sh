@@ -73,7 +73,6 @@ declare -A T
 for i in $(seq 1 "$RUNS"); do  # interleaved so drift (clocks, page cache) hits both sides alike
   T[smi]+="$(walltime nvidia-smi -q) "
   T[detect]+="$(walltime "$G" detect) "
-  T[serial]+="$(GPURUNNER_NVML_SERIAL=1 walltime "$G" detect) "   # fields one after another, to show what overlap buys
   T[version]+="$(walltime "$G" version) "                         # the floor: process start and exit, no GPU
   T[torch]+="$(walltime python3 -c "$TORCH") "
   T[native]+="$(walltime "$G" verify --only native) "
@@ -82,10 +81,10 @@ done
 med() { echo ${T[$1]} | tr ' ' '\n' | median; }
 {
   echo "# gpurunner start-up benchmark, $(date -u +%FT%TZ), $(nvidia-smi -L | head -1), $RUNS runs each, medians"
-  for k in smi detect serial version torch native verify; do echo "$k runs: ${T[$k]}"; done
+  for k in smi detect version torch native verify; do echo "$k runs: ${T[$k]}"; done
   ms=$(med smi); md=$(med detect); mt=$(med torch); mn=$(med native); mv=$(med verify)
   printf 'nvidia-smi -q                 %.3f s\ngpurunner detect              %.3f s   ratio %.2fx (goal <= 0.50x)\n' "$ms" "$md" "$(awk "BEGIN{print $md / $ms}")"
-  printf 'detect, serial NVML fields    %.3f s\ngpurunner version (floor)     %.3f s\n' "$(med serial)" "$(med version)"
+  printf 'gpurunner version (floor)     %.3f s\n' "$(med version)"
   printf 'torch snippet                 %.3f s\ngpurunner verify --only native %.3f s   ratio %.3fx (goal <= 0.15x)\n' "$mt" "$mn" "$(awk "BEGIN{print $mn / $mt}")"
   # The full verify also runs the torch/JAX/TF snippets themselves (side by side), so it cannot beat the torch one.
   printf 'gpurunner verify (all checks)  %.3f s   ratio %.3fx (includes the Python snippets)\n' "$mv" "$(awk "BEGIN{print $mv / $mt}")"
