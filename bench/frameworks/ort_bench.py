@@ -2,7 +2,7 @@
 """Python onnxruntime side of bench/frameworks/vs-python.sh: the same .onnx, the same tiled input, the same
 warm-up + timed loop as `gpurunner run --engine ort` (one session.run per iteration, host arrays in and out).
 Session options are Python's defaults, spelled out as OrtEngine.Create spells them. Prints one JSON line."""
-import argparse, json, os, sys, time
+import argparse, gc, json, os, sys, time
 
 import numpy as np
 
@@ -47,6 +47,7 @@ warm = 0
 while warm < a.warmup or time.perf_counter() - t0 < a.warmup_seconds:
     sess.run(out_name, feed)
     warm += 1
+gc.collect()                                      # as gpurunner does before its timed loop
 lat = [0.0] * a.iterations
 t0 = time.perf_counter()
 for i in range(a.iterations):

@@ -3,7 +3,7 @@
 NAME.weights.bin with the same functional ops as GpuRunner's torch engine (TorchSharpEngine), float32, TF32 off,
 cudnn.benchmark off (TorchSharp 0.107 cannot set it; libtorch's default is off), under no_grad; one iteration is
 forward(x.to(dev)).cpu(): one synchronous H2D copy, the layers, one synchronous D2H copy. Prints one JSON line."""
-import argparse, json, os, sys, time
+import argparse, gc, json, os, sys, time
 
 import numpy as np
 
@@ -55,6 +55,7 @@ with torch.no_grad():
     while warm < a.warmup or time.perf_counter() - t0 < a.warmup_seconds:
         forward(x.to(dev)).cpu()
         warm += 1
+    gc.collect()                                  # as gpurunner does before its timed loop
     lat = [0.0] * a.iterations
     t0 = time.perf_counter()
     for i in range(a.iterations):

@@ -94,6 +94,14 @@ public static class ModelRunner
         var settle = Stopwatch.StartNew();
         var jitWarmup = settings.SettleJit ? SettleJit(bound, ct) : 0;
         settle.Stop();
+        if (settings.SettleJit)
+        {
+            // Start the timed loop with an empty young generation and no finalizer left to run beside it
+            // (bench/frameworks' Python peers call gc.collect() at the same point).
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+        }
         var latencies = new double[settings.Iterations];
         var elapsed = TimedLoop(bound, latencies, settings.Warmup, total, progress, ct);
         if (total == 0) bound.Run(); // something to compare
