@@ -75,6 +75,9 @@ for (engine, device, model, batch), reps in sorted(cases.items(), key=lambda kv:
     total += 1
     met += ratio >= goal
     outputs = "both within tolerance" if all(x.get("within", True) for x in p) else "python beyond tolerance"
+    jit = sum(x.get("jitCompiledDuringLoop", 0) for x in g)
+    if jit:
+        outputs += f"; gpurunner's JIT compiled {jit} method(s) inside timed loops"
     if errors:
         outputs += f"; {len(errors)} failed rep(s): {'; '.join(errors)}"
     print(f"| {label} | {model} | {batch} | {gt:,.0f} | {pt:,.0f} | {ratio:.2f}x | {g50:.1f} / {p50:.1f} | {p50 / g50:.2f}x | "

@@ -52,6 +52,8 @@ public sealed record RunReport
     /// <summary>Warm-up iterations run after <see cref="Warmup"/> until the JIT settled (0: not asked, or NativeAOT).</summary>
     public int JitWarmup { get; init; }
     public double JitWarmupSeconds { get; init; }
+    /// <summary>Methods the JIT compiled while the timed loop ran (0 when it timed steady-state code; 0 under NativeAOT).</summary>
+    public long JitCompiledDuringLoop { get; init; }
     public int Iterations { get; init; }
     public double LoadSeconds { get; init; }
     public LatencyStats Latency { get; init; } = LatencyStats.From([]);
@@ -103,7 +105,7 @@ public static class ModelRunner
             GC.Collect();
         }
         var latencies = new double[settings.Iterations];
-        var elapsed = TimedLoop(bound, latencies, settings.Warmup, total, progress, ct);
+        var (elapsed, compiled) = TimedLoop(bound, latencies, settings.Warmup, total, progress, ct);
         if (total == 0) bound.Run(); // something to compare
         var output = bound.Output;
         var used = memory?.UsedSinceStart();
@@ -119,6 +121,7 @@ public static class ModelRunner
             Warmup = settings.Warmup,
             JitWarmup = jitWarmup,
             JitWarmupSeconds = jitWarmup == 0 ? 0 : settle.Elapsed.TotalSeconds,
+            JitCompiledDuringLoop = compiled,
             Iterations = settings.Iterations,
             LoadSeconds = load.Elapsed.TotalSeconds,
             Latency = LatencyStats.From(latencies),
@@ -133,11 +136,14 @@ public static class ModelRunner
     }
     /// <summary>
     /// The timed iterations. Compiled fully optimised from the start, so the loop itself never runs as tier-0 code
-    /// or switches to an OSR copy half-way; it allocates nothing, so no GC runs inside it.
+    /// or switches to an OSR copy half-way, and it adds no allocation of its own. Also counts the methods the JIT
+    /// compiled meanwhile (anywhere in the process), the proof that the warm-up reached steady state.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static TimeSpan TimedLoop(IBoundBatch bound, double[] latencies, int done, int total, Action<int, int>? progress, CancellationToken ct)
+    private static (TimeSpan Elapsed, long JitCompiled) TimedLoop(IBoundBatch bound, double[] latencies, int done, int total,
+        Action<int, int>? progress, CancellationToken ct)
     {
+        var compiled = JitInfo.GetCompiledMethodCount();
         var start = Stopwatch.GetTimestamp();
         for (var i = 0; i < latencies.Length; i++)
         {
@@ -147,7 +153,8 @@ public static class ModelRunner
             latencies[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
             progress?.Invoke(done + i + 1, total);
         }
-        return Stopwatch.GetElapsedTime(start);
+        var elapsed = Stopwatch.GetElapsedTime(start);
+        return (elapsed, JitInfo.GetCompiledMethodCount() - compiled);
     }
 
     /// <summary>Longest extra warm-up <see cref="SettleJit"/> spends before it gives up waiting.</summary>
