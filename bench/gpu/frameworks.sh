@@ -70,7 +70,6 @@ for f in sorted(glob.glob(os.path.join(sys.argv[1], "run-*.out"))):
     print(f"   {name:<22} {r['verdict']:<4} p50 {l['p50Ms']:.3f} p95 {l['p95Ms']:.3f} p99 {l['p99Ms']:.3f} ms  "
           f"{r['throughputSamplesPerSecond']:>12,.0f}/s  mem {mem}  maxabs {c['maxAbsDiff']:.2e}  load {r['loadSeconds']:.2f}s  | {r['detail']}")
 PY
-
 fi
 
 # Sections 4-6: bench/frameworks/vs-python.sh (the method is in its header): batches 1, 64, 256 of both models, each
