@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU machine (issue 4): frameworks see the GPU and the model runs on it. For the lead, with the device tool:
 #   run(command="bash bench/gpu/frameworks.sh", carry=[".device"], timeout_s=600)
+#   run(command="bash bench/gpu/frameworks.sh ratios", ...)   only sections 4-6 (the GpuRunner/Python ratio table, ~5 min)
 # Expects the self-contained publish at .device/gpurunner/gpurunner (models/ beside it). For the ORT CUDA EP, publish
 # with -p:OrtGpu=true and put libonnxruntime.so + libonnxruntime_providers_{cuda,shared}.so of
 # Microsoft.ML.OnnxRuntime.Gpu.Linux 1.31.0 beside gpurunner (split carry: shared/device/RECIPE.md); without them
@@ -17,6 +18,7 @@ AOT=.device/gpurunner/gpurunner
 GR=${GPURUNNER:-$( [ -x .device/jit/gpurunner ] && echo .device/jit/gpurunner || echo $AOT )}
 PY=${PYTHON:-python3}
 log() { echo "$*" | tee -a "$sum"; }
+only=${1:-all}
 
 # step NAME TIMEOUT CMD...: runs under timeout, logs wall time and exit code, keeps stdout/stderr in $d/NAME.{out,err}
 step() {
@@ -31,6 +33,7 @@ log "== host: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format
 [ -x "$GR" ] || { log "no $GR: publish first (see shared/device/RECIPE.md)"; exit 2; }
 log "== ORT libraries beside gpurunner: $(cd "$(dirname "$GR")" && ls libonnxruntime*.so 2>/dev/null | tr '\n' ' ')"
 
+if [ "$only" != ratios ]; then
 log "== 1. the document's Python snippets, as users run them"
 step py-torch 120 $PY -c "import torch; print(torch.__version__, torch.version.cuda, torch.cuda.is_available(), torch.cuda.device_count(), torch.cuda.get_device_name(torch.cuda.current_device())); x=torch.ones(4).to('cuda'); print((x*2).sum().item())"
 step py-jax 120 $PY -c "import jax; print(jax.__version__, jax.devices(), jax.devices()[0].device_kind)"
@@ -67,31 +70,18 @@ for f in sorted(glob.glob(os.path.join(sys.argv[1], "run-*.out"))):
     print(f"   {name:<22} {r['verdict']:<4} p50 {l['p50Ms']:.3f} p95 {l['p95Ms']:.3f} p99 {l['p99Ms']:.3f} ms  "
           f"{r['throughputSamplesPerSecond']:>12,.0f}/s  mem {mem}  maxabs {c['maxAbsDiff']:.2e}  load {r['loadSeconds']:.2f}s  | {r['detail']}")
 PY
+fi
 
-log "== 4. ORT from C# vs Python onnxruntime, same .onnx, same run (goal >= 1.0x)"
-OUT="$d/ort-cpu" GPURUNNER="$GR" PYTHON=$PY ITER=${ITER:-500} bash bench/frameworks/ort-vs-python.sh --device cpu 2>&1 | tee -a "$sum"
-OUT="$d/ort-cuda" GPURUNNER="$GR" PYTHON=$PY ITER=${ITER:-500} bash bench/frameworks/ort-vs-python.sh --device cuda 2>&1 | tee -a "$sum"
-
-log "== 5. TorchSharp (C#) vs Python torch on cuda, same model and weights (goal >= 0.95x)"
-for model in mlp cnn; do
-  for batch in 1 256; do
-    step "ts-$model-b$batch" 300 "$GR" run --model models/$model.onnx --engine torch --device cuda --batch $batch --iterations ${ITER:-500} --warmup 50 --json
-    step "pt-$model-b$batch" 300 $PY bench/frameworks/torch_bench.py --model models/$model.onnx --device cuda --batch $batch --iterations ${ITER:-500} --warmup 50
-    $PY - "$d/ts-$model-b$batch.out" "$d/pt-$model-b$batch.out" "$model" "$batch" <<'PY' | tee -a "$sum"
-import json, sys
-ts, pt, model, batch = sys.argv[1:]
-try: T = json.load(open(ts))
-except Exception: T = None
-try: P = json.loads(open(pt).read().strip().splitlines()[-1])
-except Exception: P = None
-if not T or T.get("verdict") != "PASS" or not P or "skipped" in P:
-    print(f"   {model} b{batch}: torchsharp={T and T.get('verdict')} python={P}"); sys.exit()
-r = T["throughputSamplesPerSecond"] / P["throughputSamplesPerSecond"]
-print(f"   {model} b{batch}: TorchSharp {T['throughputSamplesPerSecond']:,.0f}/s (p50 {T['latency']['p50Ms']:.3f} ms) vs "
-      f"{P['engine']} {P['throughputSamplesPerSecond']:,.0f}/s (p50 {P['p50Ms']:.3f} ms): {r:.2f}x  maxabs TS {T['comparison']['maxAbsDiff']:.1e} PT {P['maxAbsDiff']:.1e}")
-PY
-  done
-done
+# Sections 4-6: bench/frameworks/vs-python.sh (the method is in its header): batches 1, 64, 256 of both models, each
+# case REPS times in fresh processes, alternating which side goes first; medians and the ratio of medians.
+log "== 4. ORT from C# vs Python onnxruntime on the CPU, same .onnx, same run (goal >= 1.0x)"
+OUT="$d/vs-ort-cpu" GPURUNNER="$GR" PYTHON=$PY bash bench/frameworks/vs-python.sh --engine ort --device cpu 2>"$d/vs-ort-cpu.progress" | tee -a "$sum"
+log "== 4b. ORT CUDA EP from C# (the Python onnxruntime here is a CPU-only build: no peer, figures only)"
+OUT="$d/vs-ort-cuda" GPURUNNER="$GR" PYTHON=$PY REPS=1 bash bench/frameworks/vs-python.sh --engine ort --device cuda 2>"$d/vs-ort-cuda.progress" | tee -a "$sum"
+log "== 5. TorchSharp (C#) vs Python torch on cuda, same weights, same libtorch (goal >= 0.95x)"
+OUT="$d/vs-torch-cuda" GPURUNNER="$GR" PYTHON=$PY bash bench/frameworks/vs-python.sh --engine torch --device cuda 2>"$d/vs-torch-cuda.progress" | tee -a "$sum"
+log "== 6. all GpuRunner/Python ratios in one table"
+$PY bench/frameworks/ratio_table.py "$d/vs-ort-cpu" "$d/vs-torch-cuda" 2>&1 | tee -a "$sum"
 
 tar -czf "$OUT/frameworks.tar.gz" -C "$d" .
 log "== done: $OUT/frameworks-summary.txt, $OUT/frameworks.tar.gz"

@@ -25,7 +25,7 @@ public static class RunCommand
         var device = new Option<string?>("--device") { Description = "cuda or cpu (default: cuda when this host shows an NVIDIA GPU, else cpu)." };
         device.AcceptOnlyFromAmong(Devices);
         var iterations = new Option<int>("--iterations") { Description = "Timed iterations (after the warm-up).", DefaultValueFactory = _ => 100 };
-        var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up iterations.", DefaultValueFactory = _ => 10 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed warm-up iterations (when > 0, the JIT build then keeps warming up until the .NET JIT has settled, at most 5 s).", DefaultValueFactory = _ => 10 };
         var batch = new Option<int>("--batch") { Description = "Batch size (the shipped test input is repeated to fill it).", DefaultValueFactory = _ => 8 };
         var python = new Option<string?>("--python") { Description = "Python whose torch/lib TorchSharp may use (default: python3 on PATH)." };
         var libtorch = new Option<string?>("--libtorch") { Description = "libtorch lib folder for TorchSharp (or GPURUNNER_LIBTORCH)." };
@@ -43,6 +43,8 @@ public static class RunCommand
                 Iterations = parse.GetValue(iterations),
                 Warmup = parse.GetValue(warmup),
                 Batch = parse.GetValue(batch),
+                // A warm-up asked for is a steady-state measurement: let the JIT build finish tiering up first.
+                SettleJit = parse.GetValue(warmup) > 0,
                 LibTorch = new LibTorchOptions { LibTorchDir = parse.GetValue(libtorch), Python = parse.GetValue(python) },
             };
             return Task.Run(() => Execute(console, parse.GetValue(model)!, settings, OutputStyles.For(console, parse.GetValue(CommonOptions.Json)), ct), ct);
@@ -122,7 +124,7 @@ public static class RunCommand
         [
             ["model", $"{r.Model} ({r.ModelPath})"],
             ["engine", $"{r.Engine} on {r.Device}: {r.Detail} (load {r.LoadSeconds:0.00} s)"],
-            ["run", $"batch {r.Batch}, {r.Warmup} warm-up + {r.Iterations} timed iterations"],
+            ["run", $"batch {r.Batch}, {r.Warmup} warm-up{(r.JitWarmup > 0 ? $" (+{r.JitWarmup} until the JIT settled, {r.JitWarmupSeconds:0.0} s)" : "")} + {r.Iterations} timed iterations"],
             ["latency", $"p50 {Ms(r.Latency.P50Ms)}  p95 {Ms(r.Latency.P95Ms)}  p99 {Ms(r.Latency.P99Ms)}  (min {Ms(r.Latency.MinMs)}, max {Ms(r.Latency.MaxMs)})"],
             ["throughput", $"{r.ThroughputSamplesPerSecond:N0} samples/s"],
             ["device memory", r.DeviceMemoryBytes is { } b ? $"{b / 1048576.0:0.0} MiB ({r.DeviceMemorySource})" : r.Device == "cpu" ? "n/a (cpu)" : "unknown"],

@@ -1,4 +1,6 @@
 using System.Diagnostics;
+using System.Runtime;
+using System.Runtime.CompilerServices;
 using System.Text.Json.Serialization;
 using GpuRunner.Diagnostics.Frameworks;
 using GpuRunner.Native;
@@ -14,6 +16,11 @@ public sealed record RunSettings
     public int Iterations { get; init; } = 100;
     public int Warmup { get; init; } = 10;
     public int Batch { get; init; } = 8;
+    /// <summary>
+    /// After the warm-up iterations, keep warming up until the .NET JIT has stopped compiling (see
+    /// <see cref="ModelRunner.SettleJit"/>); `gpurunner run` sets it, the quick verify check does not.
+    /// </summary>
+    public bool SettleJit { get; init; }
     public LibTorchOptions LibTorch { get; init; } = new();
 }
 
@@ -42,6 +49,11 @@ public sealed record RunReport
     public string Detail { get; init; } = "";
     public int Batch { get; init; }
     public int Warmup { get; init; }
+    /// <summary>Warm-up iterations run after <see cref="Warmup"/> until the JIT settled (0: not asked, or NativeAOT).</summary>
+    public int JitWarmup { get; init; }
+    public double JitWarmupSeconds { get; init; }
+    /// <summary>Methods the JIT compiled while the timed loop ran (0 when it timed steady-state code; 0 under NativeAOT).</summary>
+    public long JitCompiledDuringLoop { get; init; }
     public int Iterations { get; init; }
     public double LoadSeconds { get; init; }
     public LatencyStats Latency { get; init; } = LatencyStats.From([]);
@@ -73,25 +85,29 @@ public static class ModelRunner
         load.Stop();
 
         var (input, expected) = ManagedReference.TiledTestData(model, settings.Batch);
+        using var bound = engine.Bind(input, settings.Batch);
         var total = settings.Warmup + settings.Iterations;
-        float[] output = [];
         for (var i = 0; i < settings.Warmup; i++)
         {
             ct.ThrowIfCancellationRequested();
-            output = engine.Run(input, settings.Batch);
+            bound.Run();
             progress?.Invoke(i + 1, total);
         }
-        var latencies = new double[settings.Iterations];
-        var loop = Stopwatch.StartNew();
-        for (var i = 0; i < settings.Iterations; i++)
+        var settle = Stopwatch.StartNew();
+        var jitWarmup = settings.SettleJit ? SettleJit(bound, ct) : 0;
+        settle.Stop();
+        if (settings.SettleJit)
         {
-            ct.ThrowIfCancellationRequested();
-            var t = Stopwatch.GetTimestamp();
-            output = engine.Run(input, settings.Batch);
-            latencies[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
-            progress?.Invoke(settings.Warmup + i + 1, total);
+            // Start the timed loop with an empty young generation and no finalizer left to run beside it
+            // (bench/frameworks' Python peers call gc.collect() at the same point).
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
         }
-        loop.Stop();
+        var latencies = new double[settings.Iterations];
+        var (elapsed, compiled) = TimedLoop(bound, latencies, settings.Warmup, total, progress, ct);
+        if (total == 0) bound.Run(); // something to compare
+        var output = bound.Output;
         var used = memory?.UsedSinceStart();
         var cmp = OutputComparison.Compare(output, expected, model.Tolerance);
         return new RunReport
@@ -103,10 +119,13 @@ public static class ModelRunner
             Detail = engine.Detail,
             Batch = settings.Batch,
             Warmup = settings.Warmup,
+            JitWarmup = jitWarmup,
+            JitWarmupSeconds = jitWarmup == 0 ? 0 : settle.Elapsed.TotalSeconds,
+            JitCompiledDuringLoop = compiled,
             Iterations = settings.Iterations,
             LoadSeconds = load.Elapsed.TotalSeconds,
             Latency = LatencyStats.From(latencies),
-            ThroughputSamplesPerSecond = settings.Iterations == 0 ? 0 : settings.Batch * settings.Iterations / loop.Elapsed.TotalSeconds,
+            ThroughputSamplesPerSecond = settings.Iterations == 0 ? 0 : settings.Batch * settings.Iterations / elapsed.TotalSeconds,
             DeviceMemoryBytes = used ?? engine.DeviceMemoryBytes,
             DeviceMemorySource = used is not null ? "cuMemGetInfo: free memory before loading minus after the run"
                 : engine.DeviceMemoryBytes is not null ? "the engine's own device buffers" : null,
@@ -115,7 +134,61 @@ public static class ModelRunner
             Verdict = cmp.Within ? "PASS" : "FAIL",
         };
     }
+    /// <summary>
+    /// The timed iterations. Compiled fully optimised from the start, so the loop itself never runs as tier-0 code
+    /// or switches to an OSR copy half-way, and it adds no allocation of its own. Also counts the methods the JIT
+    /// compiled meanwhile (anywhere in the process), the proof that the warm-up reached steady state.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static (TimeSpan Elapsed, long JitCompiled) TimedLoop(IBoundBatch bound, double[] latencies, int done, int total,
+        Action<int, int>? progress, CancellationToken ct)
+    {
+        var compiled = JitInfo.GetCompiledMethodCount();
+        var start = Stopwatch.GetTimestamp();
+        for (var i = 0; i < latencies.Length; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            var t = Stopwatch.GetTimestamp();
+            bound.Run();
+            latencies[i] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
+            progress?.Invoke(done + i + 1, total);
+        }
+        var elapsed = Stopwatch.GetElapsedTime(start);
+        return (elapsed, JitInfo.GetCompiledMethodCount() - compiled);
+    }
+
+    /// <summary>Longest extra warm-up <see cref="SettleJit"/> spends before it gives up waiting.</summary>
+    public static readonly TimeSpan SettleCap = TimeSpan.FromSeconds(5);
+    /// <summary>How long no method may have been compiled for the JIT to count as settled.</summary>
+    public static readonly TimeSpan SettleQuiet = TimeSpan.FromMilliseconds(400);
+
+    /// <summary>
+    /// The JIT build compiles hot methods again in the background (tier 0, then instrumented, then optimised tier 1)
+    /// only after ~100 ms of calls and 30 calls each, so a warm-up of a few dozen fast iterations ends long before the
+    /// engine's managed path (ORT's and TorchSharp's wrappers, ours) is optimised: the timed loop would measure tier-0
+    /// code and the recompilations themselves. Keeps running the batch until no method was compiled for
+    /// <see cref="SettleQuiet"/> (at most <see cref="SettleCap"/>); returns the extra iterations. Python has no such
+    /// phase (CPython 3.12 has no JIT); NativeAOT has nothing to compile and returns 0 at once.
+    /// </summary>
+    public static int SettleJit(IBoundBatch bound, CancellationToken ct = default)
+    {
+        if (!RuntimeFeature.IsDynamicCodeSupported) return 0;
+        var clock = Stopwatch.StartNew();
+        var compiled = JitInfo.GetCompiledMethodCount();
+        var lastChange = TimeSpan.Zero;
+        var n = 0;
+        while (clock.Elapsed - lastChange < SettleQuiet && clock.Elapsed < SettleCap)
+        {
+            ct.ThrowIfCancellationRequested();
+            bound.Run();
+            n++;
+            var now = JitInfo.GetCompiledMethodCount();
+            if (now != compiled) (compiled, lastChange) = (now, clock.Elapsed);
+        }
+        return n;
+    }
 }
+
 
 /// <summary>
 /// Device-wide free memory (cuMemGetInfo) before loading and after the run. It holds the primary context (which every

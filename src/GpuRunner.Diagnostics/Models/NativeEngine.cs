@@ -97,9 +97,23 @@ public sealed class NativeEngine : IInferenceEngine
 
     public float[] Run(float[] input, int batch)
     {
+        var output = new float[batch * _outFeatures];
+        Forward(input, batch, output);
+        return output;
+    }
+
+    public IBoundBatch Bind(float[] input, int batch)
+    {
         _context.MakeCurrent();
         EnsureCapacity(batch);
-        _a!.CopyFrom<float>(input.AsSpan(0, batch * _inFeatures));
+        return new Bound(this, input[..(batch * _inFeatures)], batch);
+    }
+
+    private void Forward(ReadOnlySpan<float> input, int batch, Span<float> output)
+    {
+        _context.MakeCurrent();
+        EnsureCapacity(batch);
+        _a!.CopyFrom(input[..(batch * _inFeatures)]);
         var (src, dst) = (_a, _b!);
         foreach (var (wt, bias, inF, outF, relu) in _layers)
         {
@@ -113,9 +127,15 @@ public sealed class NativeEngine : IInferenceEngine
             using var args = new KernelArguments().Add(src).Add(batch).Add(_outFeatures);
             _softmax.Launch(((uint)batch + Block - 1) / Block, Block, args);
         }
-        var output = new float[batch * _outFeatures];
-        src.CopyTo<float>(output); // synchronous copy: waits for the kernels
-        return output;
+        src.CopyTo(output); // synchronous copy: waits for the kernels
+    }
+
+    /// <summary>The input kept on the host and copied to the device in every run; the output read back into one array.</summary>
+    private sealed class Bound(NativeEngine engine, float[] input, int batch) : IBoundBatch
+    {
+        public float[] Output { get; } = new float[batch * engine._outFeatures];
+        public void Run() => engine.Forward(input, batch, Output);
+        public void Dispose() { }
     }
 
     private void EnsureCapacity(int batch)

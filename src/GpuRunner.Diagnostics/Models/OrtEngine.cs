@@ -8,8 +8,6 @@ public sealed class OrtEngine : IInferenceEngine
 {
     private readonly InferenceSession _session;
     private readonly ModelManifest _model;
-    private readonly string[] _inputNames;
-    private readonly string[] _outputNames;
     private readonly RunOptions _runOptions = new();
 
     public string Engine => "ort";
@@ -22,14 +20,22 @@ public sealed class OrtEngine : IInferenceEngine
         _model = model;
         _session = session;
         Device = device;
-        _inputNames = [model.Input.Name];
-        _outputNames = [model.Output.Name];
         Detail = $"ONNX Runtime {OrtEnv.Instance().GetVersionString()}, {(device == "cuda" ? "CUDAExecutionProvider" : "CPUExecutionProvider")}";
     }
 
     public static OrtEngine Create(ModelManifest model, string device, int deviceId = 0)
     {
-        var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        // Python onnxruntime's defaults, spelled out so that bench/frameworks/ort_bench.py (which sets the same) and
+        // this side run one configuration: intra-op threads 0 = ORT's choice, one per physical core, pinned.
+        var options = new SessionOptions
+        {
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            IntraOpNumThreads = 0,
+            InterOpNumThreads = 0,
+            EnableCpuMemArena = true,
+            EnableMemoryPattern = true,
+        };
         try
         {
             if (device == "cuda")
@@ -55,15 +61,65 @@ public sealed class OrtEngine : IInferenceEngine
 
     public float[] Run(float[] input, int batch)
     {
-        long[] shape = [batch, .. _model.Input.Shape.Skip(1).Select(d => (long)d)];
-        using var value = OrtValue.CreateTensorValueFromMemory(input, shape);
-        using var outputs = _session.Run(_runOptions, _inputNames, [value], _outputNames);
-        return outputs[0].GetTensorDataAsSpan<float>().ToArray();
+        using var bound = new Bound(this, input, batch);
+        bound.Run();
+        return bound.Output;
     }
+
+    public IBoundBatch Bind(float[] input, int batch) => new Bound(this, input, batch);
 
     public void Dispose()
     {
         _runOptions.Dispose();
         _session.Dispose();
+    }
+
+    /// <summary>
+    /// Input and output OrtValues over host arrays, bound once through an IOBinding: a run is one native call with no
+    /// managed allocation, ORT reads the input and writes the output in place (on CPU nothing is copied at all).
+    /// </summary>
+    private sealed class Bound : IBoundBatch
+    {
+        private readonly OrtEngine _engine;
+        private readonly OrtIoBinding _binding;
+        private readonly OrtValue _input, _output;
+        private readonly bool _rebindInput;
+
+        public float[] Output { get; }
+
+        public Bound(OrtEngine engine, float[] input, int batch)
+        {
+            _engine = engine;
+            var m = engine._model;
+            var inCount = batch * ModelManifest.PerSample(m.Input);
+            if (input.Length < inCount) throw new ArgumentException($"{m.Name}: batch {batch} needs {inCount} input floats, got {input.Length}", nameof(input));
+            // Arrays on the pinned object heap: the GC never moves them, so ORT may keep their addresses for the binding's life.
+            var x = GC.AllocateUninitializedArray<float>(inCount, pinned: true);
+            input.AsSpan(0, inCount).CopyTo(x);
+            Output = GC.AllocateUninitializedArray<float>(batch * ModelManifest.PerSample(m.Output), pinned: true);
+            _input = OrtValue.CreateTensorValueFromMemory(x, Shape(m.Input, batch));
+            _output = OrtValue.CreateTensorValueFromMemory(Output, Shape(m.Output, batch));
+            _binding = engine._session.CreateIoBinding();
+            _binding.BindInput(m.Input.Name, _input);
+            _binding.BindOutput(m.Output.Name, _output);
+            // ORT copies a host input to the device when it is bound: on CUDA, binding it again in every run keeps that
+            // H2D copy inside the run, as Python's session.run(numpy) does. The output comes back into Output either way.
+            _rebindInput = engine.Device == "cuda";
+        }
+
+        private static long[] Shape(TensorSpec t, int batch) => [batch, .. t.Shape.Skip(1).Select(d => (long)d)];
+
+        public void Run()
+        {
+            if (_rebindInput) _binding.BindInput(_engine._model.Input.Name, _input);
+            _engine._session.RunWithBinding(_engine._runOptions, _binding);
+        }
+
+        public void Dispose()
+        {
+            _binding.Dispose();
+            _input.Dispose();
+            _output.Dispose();
+        }
     }
 }

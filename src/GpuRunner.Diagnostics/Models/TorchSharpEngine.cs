@@ -13,6 +13,7 @@ public sealed class TorchSharpEngine : IInferenceEngine
 {
     private readonly ModelManifest _model;
     private readonly Dictionary<string, Tensor> _weights;
+    private readonly Func<Tensor, Tensor>[] _layers;
     private readonly Device _device;
 
     public string Engine => "torch";
@@ -20,11 +21,13 @@ public sealed class TorchSharpEngine : IInferenceEngine
     public string Detail { get; }
     public long? DeviceMemoryBytes { get; }
 
-    private TorchSharpEngine(ModelManifest model, string device, Dictionary<string, Tensor> weights, Device torchDevice, string detail)
+    private TorchSharpEngine(ModelManifest model, string device, Dictionary<string, Tensor> weights, Func<Tensor, Tensor>[] layers,
+        Device torchDevice, string detail)
     {
         _model = model;
         Device = device;
         _weights = weights;
+        _layers = layers;
         _device = torchDevice;
         Detail = detail;
         DeviceMemoryBytes = device == "cuda" ? weights.Values.Sum(t => t.NumberOfElements * 4) : null;
@@ -51,44 +54,129 @@ public sealed class TorchSharpEngine : IInferenceEngine
             // models/README.md: the tolerance assumes true FP32 GEMMs/convolutions.
             backends.cuda.matmul.allow_tf32 = false;
             backends.cudnn.allow_tf32 = false;
+            // cudnn.benchmark has no setter in TorchSharp 0.107: libtorch's default (false) applies, which
+            // bench/frameworks/torch_bench.py sets explicitly, so both sides use cuDNN's heuristic algorithm choice.
         }
         var torchDevice = device == "cuda" ? new Device(DeviceType.CUDA, 0) : CPU;
         var weights = new Dictionary<string, Tensor>();
-        foreach (var (name, (data, shape)) in model.LoadWeights())
+        try
         {
-            using var host = tensor(data, [.. shape.Select(d => (long)d)]);
-            weights[name] = host.to(torchDevice).DetachFromDisposeScope();
+            foreach (var (name, (data, shape)) in model.LoadWeights())
+            {
+                using var host = tensor(data, [.. shape.Select(d => (long)d)]);
+                weights[name] = host.to(torchDevice).DetachFromDisposeScope();
+            }
+            var layers = model.Layers.Select(l => Compile(model, l, weights)).ToArray();
+            return new TorchSharpEngine(model, device, weights, layers, torchDevice,
+                $"TorchSharp {TorchSharpProbe.TorchSharpVersion}, libtorch {load.LibTorchDir}, {(device == "cuda" ? "cuda:0" : "cpu")}");
         }
-        return new TorchSharpEngine(model, device, weights, torchDevice,
-            $"TorchSharp {TorchSharpProbe.TorchSharpVersion}, libtorch {load.LibTorchDir}, {(device == "cuda" ? "cuda:0" : "cpu")}");
+        catch
+        {
+            foreach (var t in weights.Values) t.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// One layer as the functional op torch_bench.py calls, with its weights and size arrays looked up once here
+    /// rather than in every run.
+    /// </summary>
+    private static Func<Tensor, Tensor> Compile(ModelManifest model, LayerSpec layer, Dictionary<string, Tensor> w)
+    {
+        Tensor? Bias() => layer.Bias is null ? null : w[layer.Bias];
+        switch (layer.Op)
+        {
+            case "linear":
+            {
+                var (weight, bias) = (w[layer.Weight!], Bias());
+                return x => nn.functional.linear(x, weight, bias);
+            }
+            case "relu":
+                return x => nn.functional.relu(x);
+            case "softmax":
+            {
+                long axis = layer.Axis;
+                return x => nn.functional.softmax(x, axis);
+            }
+            case "conv2d":
+            {
+                var (weight, bias) = (w[layer.Weight!], Bias());
+                long[] padding = [layer.Padding, layer.Padding];
+                return x => nn.functional.conv2d(x, weight, bias, padding: padding);
+            }
+            case "maxpool2d":
+            {
+                long[] kernel = [layer.Kernel, layer.Kernel];
+                return x => nn.functional.max_pool2d(x, kernel, kernel);
+            }
+            case "flatten":
+                return x => x.flatten(1);
+            default:
+                throw new ModelException($"{model.Name}: layer op '{layer.Op}' is not supported by the torch engine");
+        }
     }
 
     public float[] Run(float[] input, int batch)
     {
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        long[] shape = [batch, .. _model.Input.Shape.Skip(1).Select(d => (long)d)];
-        var x = tensor(input, shape).to(_device);
-        foreach (var layer in _model.Layers)
-        {
-            x = layer.Op switch
-            {
-                "linear" => nn.functional.linear(x, _weights[layer.Weight!], layer.Bias is null ? null : _weights[layer.Bias]),
-                "relu" => nn.functional.relu(x),
-                "softmax" => nn.functional.softmax(x, layer.Axis),
-                "conv2d" => nn.functional.conv2d(x, _weights[layer.Weight!], layer.Bias is null ? null : _weights[layer.Bias],
-                    padding: [layer.Padding, layer.Padding]),
-                "maxpool2d" => nn.functional.max_pool2d(x, [layer.Kernel, layer.Kernel], [layer.Kernel, layer.Kernel]),
-                "flatten" => x.flatten(1),
-                _ => throw new ModelException($"{_model.Name}: layer op '{layer.Op}' is not supported by the torch engine"),
-            };
-        }
-        return x.cpu().data<float>().ToArray();
+        using var bound = new Bound(this, input, batch);
+        bound.Run();
+        return bound.Output;
     }
+
+    public IBoundBatch Bind(float[] input, int batch) => new Bound(this, input, batch);
 
     public void Dispose()
     {
         foreach (var t in _weights.Values) t.Dispose();
         _weights.Clear();
+    }
+
+    /// <summary>
+    /// torch_bench.py's loop body, op for op: the host tensor x is made once (torch.from_numpy there); each run copies
+    /// it to the device (x.to(dev) there; here into a device tensor made once, the same synchronous H2D copy without a
+    /// caching-allocator round trip), runs the layers and copies the result back synchronously (.cpu() there; here
+    /// into a CPU tensor over <see cref="Output"/>, so no array is allocated or copied again). A dispose scope frees
+    /// every temporary at the end of the run, so nothing is left to the GC's finalizer.
+    /// </summary>
+    private sealed class Bound : IBoundBatch
+    {
+        private readonly TorchSharpEngine _engine;
+        private readonly Tensor _hostInput, _hostOutput;
+        private readonly Tensor? _deviceInput;
+
+        public float[] Output { get; }
+
+        public Bound(TorchSharpEngine engine, float[] input, int batch)
+        {
+            _engine = engine;
+            var m = engine._model;
+            var inCount = batch * ModelManifest.PerSample(m.Input);
+            if (input.Length < inCount) throw new ArgumentException($"{m.Name}: batch {batch} needs {inCount} input floats, got {input.Length}", nameof(input));
+            Output = new float[batch * ModelManifest.PerSample(m.Output)];
+            var inShape = Shape(m.Input, batch);
+            // torch.tensor copies the array once (pageable host memory, like numpy's); from_array shares Output's storage.
+            _hostInput = tensor(input[..inCount], inShape).DetachFromDisposeScope();
+            using (var flat = from_array(Output)) _hostOutput = flat.view(Shape(m.Output, batch)).DetachFromDisposeScope();
+            if (engine.Device == "cuda") _deviceInput = empty(inShape, ScalarType.Float32, engine._device).DetachFromDisposeScope();
+        }
+
+        private static long[] Shape(TensorSpec t, int batch) => [batch, .. t.Shape.Skip(1).Select(d => (long)d)];
+
+        public void Run()
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            // On the CPU, x.to("cpu") is x itself in PyTorch: nothing to copy.
+            var x = _deviceInput is null ? _hostInput : _deviceInput.copy_(_hostInput);
+            foreach (var layer in _engine._layers) x = layer(x);
+            _hostOutput.copy_(x);
+        }
+
+        public void Dispose()
+        {
+            _deviceInput?.Dispose();
+            _hostInput.Dispose();
+            _hostOutput.Dispose();
+        }
     }
 }

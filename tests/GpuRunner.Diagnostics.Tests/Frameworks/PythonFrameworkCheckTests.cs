@@ -45,10 +45,32 @@ public class PythonFrameworkCheckTests
         }
     }
 
+    // shared/reference/gpu-facts.md's exact texts (its line breaks joined by one space): every hand-written stderr
+    // must carry its failure mode's wording verbatim, so the matcher is tested on what users see (Fixtures/python/README.md).
+    [Theory]
+    [InlineData("torch-cpu-wheel", "AssertionError: Torch not compiled with CUDA enabled")]
+    [InlineData("torch-cpu-wheel-no-gpu-host", "AssertionError: Torch not compiled with CUDA enabled")]
+    [InlineData("torch-driver-too-old", "The NVIDIA driver on your system is too old (found version 10010)")]
+    [InlineData("torch-error-804", "Error 804: forward compatibility was attempted on non supported HW")]
+    [InlineData("torch-sm90-not-compatible", "NVIDIA H100 PCIe with CUDA capability sm_90 is not compatible with the current PyTorch installation.")]
+    [InlineData("torch-no-driver", "RuntimeError: Found no NVIDIA driver on your system")]
+    [InlineData("torch-no-cuda-gpus", "RuntimeError: No CUDA GPUs are available")]
+    [InlineData("torch-cuda-unknown-error", "CUDA unknown error")]
+    [InlineData("jax-cpu-jaxlib", "An NVIDIA GPU may be present on this machine, but a CUDA-enabled jaxlib is not installed. Falling back to cpu.")]
+    [InlineData("jax-plugin-error", "\nJax plugin configuration error: Exception when calling jax_plugins.xla_cuda12.initialize()")]
+    [InlineData("tf-missing-cudnn", "Could not load dynamic library 'libcudnn.so.8'")]
+    [InlineData("tf-missing-cudnn", "Skipping registering GPU devices...")]
+    [InlineData("torch-nvml-mismatch", "Failed to initialize NVML: Driver/library version mismatch")]
+    [InlineData("torch-ecc", "CUDA error: uncorrectable ECC error encountered")]
+    [InlineData("torch-zerogpu", "CUDA must not be initialized in the main process on Spaces with Stateless GPU environment")]
+    public void StderrCarriesTheReferenceTextVerbatim(string fixture, string text) =>
+        // A leading newline marks text that must start a line (no logging prefix before it).
+        Assert.Contains(text, "\n" + File.ReadAllText(Path.Combine(FixtureDir, fixture + ".stderr")));
+
     [Fact]
     public void DetailsAreNamedInTheDiagnosis()
     {
-        Assert.Contains("CUDA 11.4", PythonFrameworkCheck.Interpret(PythonFramework.Torch, Recorded("torch-driver-too-old"), true).Diagnosis!.Cause);
+        Assert.Contains("CUDA 10.1", PythonFrameworkCheck.Interpret(PythonFramework.Torch, Recorded("torch-driver-too-old"), true).Diagnosis!.Cause);
         Assert.Contains("sm_90", PythonFrameworkCheck.Interpret(PythonFramework.Torch, Recorded("torch-sm90-not-compatible"), true).Diagnosis!.Cause);
         Assert.Contains("libcudnn.so.8", PythonFrameworkCheck.Interpret(PythonFramework.TensorFlow, Recorded("tf-missing-cudnn"), true).Diagnosis!.Cause);
         Assert.Contains("xla_cuda12", PythonFrameworkCheck.Interpret(PythonFramework.Jax, Recorded("jax-plugin-error"), true).Diagnosis!.Cause);
