@@ -5,6 +5,7 @@
 # ASP.NET endpoints serialise with reflection, which the NativeAOT flavour does not carry. Writes $OUT/core-bench.txt.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/gpu/unpack.sh
 out=${OUT:-/tmp}
 if [ -x .device/jit/gpurunner ]; then bin=.device/jit/gpurunner
 elif [ -f .device/jit.tgz ]; then tmp=$(mktemp -d); tar -C "$tmp" -xzf .device/jit.tgz; bin="$tmp/jit/gpurunner"

@@ -6,6 +6,7 @@
 # verify.json, run.log (every step's output and exit code), bench.txt (medians and ratios).
 set -uo pipefail
 OUT=${OUT:-/tmp/gpurunner-out}; mkdir -p "$OUT"
+source bench/gpu/unpack.sh
 G=${GPURUNNER:-.device/gpurunner/gpurunner}
 RUNS=${RUNS:-7}
 LOG="$OUT/run.log"; : > "$LOG"

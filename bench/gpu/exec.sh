@@ -10,6 +10,7 @@
 # ledger.json, invoice.json, heartbeats.json.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpurunner-out}; mkdir -p "$OUT"
+source bench/gpu/unpack.sh
 G=${GPURUNNER:-.device/gpurunner/gpurunner}
 G=$(readlink -f "$G" 2>/dev/null || echo "$G")
 LOG="$OUT/run.log"; : > "$LOG"

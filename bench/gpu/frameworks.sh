@@ -13,7 +13,7 @@ OUT=${OUT:-/tmp/gpurunner-out}; mkdir -p "$OUT"
 d=$(mktemp -d); sum="$OUT/frameworks-summary.txt"; : > "$sum"
 # The JIT build hosts TorchSharp and the ORT CUDA EP (bench/gpu/publish.sh; run-all.sh unpacks .device/jit.tgz);
 # the NativeAOT build is checked too where it can run (python snippets, model on device via our PTX kernels).
-[ -f .device/jit.tgz ] && [ ! -x .device/jit/gpurunner ] && tar -xzf .device/jit.tgz -C .device
+source bench/gpu/unpack.sh
 AOT=.device/gpurunner/gpurunner
 GR=${GPURUNNER:-$( [ -x .device/jit/gpurunner ] && echo .device/jit/gpurunner || echo $AOT )}
 PY=${PYTHON:-python3}

@@ -5,6 +5,7 @@
 # passes the tier check while --expect a100-large fails naming the GPU; requirements check asks the driver (CUDA 13.0).
 set -u
 cd "$(dirname "$0")/../.."
+source bench/gpu/unpack.sh
 BIN=${GPURUNNER_BIN:-.device/gpurunner/gpurunner}
 OUT=${OUT:-/tmp/gpurunner-out}
 mkdir -p "$OUT"

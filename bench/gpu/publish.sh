@@ -10,6 +10,8 @@ rm -rf "$out/gpurunner" "$out/jit"; mkdir -p "$out"
 dotnet publish src/GpuRunner.Cli -c Release -r linux-x64 -p:PublishAot=true -p:CppCompilerAndLinker=gcc \
   -p:StripSymbols=true -o "$out/gpurunner" "$@" | grep -vE "^\s*(Determining|Restored|All projects)" || true
 rm -f "$out"/gpurunner/*.pdb "$out"/gpurunner/*.dbg "$out"/gpurunner/*.dll 2>/dev/null || true
+# Hydrated NativeAOT data makes a 44 MB binary: ship it and the big libraries xz'd (bench/gpu/unpack.sh undoes it).
+xz -T0 -6 -f "$out"/gpurunner/gpurunner "$out"/gpurunner/libonnxruntime.so "$out"/gpurunner/libSkiaSharp.so
 # The JIT flavour hosts what NativeAOT cannot (TorchSharp's libtorch binding, ORT CUDA EP).
 dotnet publish src/GpuRunner.Cli -c Release -r linux-x64 --self-contained -p:PublishTrimmed=false \
   -p:PublishReadyToRun=false ${ORT_GPU:+-p:OrtGpu=true} -o "$out/jit" | grep -vE "^\s*(Determining|Restored|All projects)" || true

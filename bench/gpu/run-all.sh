@@ -4,8 +4,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 final=${OUT:-/tmp/gpu-out}; work=$(mktemp -d)
-# The JIT flavour (TorchSharp, ORT CUDA EP) travels packed; unpack beside the NativeAOT binary.
-[ -f .device/jit.tgz ] && tar -xzf .device/jit.tgz -C .device
+# The JIT flavour (TorchSharp, ORT CUDA EP) and the xz'd NativeAOT files travel packed; unpack them.
+source bench/gpu/unpack.sh
 steps=("$@"); [ ${#steps[@]} -gt 0 ] || steps=(detect-verify smoke frameworks exec core-bench)
 for s in "${steps[@]}"; do
   mkdir -p "$work/$s"; t0=$(date +%s)

@@ -5,6 +5,7 @@
 # Writes to $OUT: smoke.json (every sample), smoke.txt (plain log), smoke-quick.txt, ratios.json, ratios.txt, plots.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
+source bench/gpu/unpack.sh
 OUT="${OUT:-/tmp/smoke-out}"
 mkdir -p "$OUT"
 level="${1:-standard}"
