@@ -131,7 +131,8 @@ public sealed class RunnerClient : IDisposable
             if (root.ValueKind != JsonValueKind.Object) return new RunnerAck();
             var duplicate = root.TryGetProperty("duplicate", out var d) && d.ValueKind == JsonValueKind.True;
             var runId = root.TryGetProperty("runId", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
-            return new RunnerAck(duplicate, runId);
+            var held = root.TryGetProperty("held", out var h) && h.ValueKind == JsonValueKind.String ? h.GetString() : null;
+            return new RunnerAck(duplicate, runId, held);
         }
         catch (JsonException)
         {

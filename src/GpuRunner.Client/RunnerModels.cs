@@ -31,8 +31,10 @@ public sealed record HeartbeatEvent(string EventId, DateTimeOffset At, string Ru
 
 public sealed record ExitEvent(string EventId, DateTimeOffset At, string RunId, int ExitCode, string? Signal = null, string? StderrTail = null);
 
-/// <summary>The core's answer to an accepted event. <see cref="Duplicate"/>: it had been applied before.</summary>
-public sealed record RunnerAck(bool Duplicate = false, string? RunId = null);
+/// <summary>The core's answer to an accepted event. <see cref="Duplicate"/>: it had been received before.
+/// <see cref="Held"/> (202): stored but not applied yet, because it does not fit the events the core has so far (why);
+/// the core applies it if the events it follows arrive within its late window. Delivered either way.</summary>
+public sealed record RunnerAck(bool Duplicate = false, string? RunId = null, string? Held = null);
 
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]

@@ -67,6 +67,77 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
         return new Step(state, closed);
     }
 
+    /// <summary>
+    /// Folds a Space's stored history in the canonical order (<see cref="EventOrder"/>), whatever order it arrived
+    /// in. An event that does not fit where it falls (an illegal move, a run not registered yet, ...) is held: it
+    /// changes nothing and is listed in <see cref="Fold.Held"/>. The result depends only on the set of events.
+    /// </summary>
+    public Fold Fold(string id, IEnumerable<LoggedEvent> history)
+    {
+        var ordered = history.ToList();
+        ordered.Sort(EventOrder.Comparer);
+        if (ordered.Count == 0 || ordered[0].Event is not Created c)
+            throw new InvalidOperationException($"history of {id} must start with its creation");
+        var state = Create(id, c);
+        var last = c.AtMs;
+        var closed = new List<UsageInterval>();
+        var held = new List<HeldEvent>();
+        foreach (var x in ordered.Skip(1))
+        {
+            last = Math.Max(last, x.Event.AtMs);
+            try
+            {
+                var step = Apply(state, x.Event);
+                state = step.State;
+                closed.AddRange(step.Closed);
+            }
+            catch (LifecycleException why) { held.Add(new HeldEvent(x, why)); }
+        }
+        return new Fold(state with { LastStateEventAtMs = last }, closed, held);
+    }
+
+    /// <summary>
+    /// Receives one state event into a Space whose state <paramref name="s"/> is the fold of its stored history.
+    /// The result is always the fold of the history with the event added (so any delivery order of the same events
+    /// ends in the same state and the same net ledger):
+    /// <list type="bullet">
+    /// <item>newer than everything stored: applied to <paramref name="s"/> directly (the fold would end with it);</item>
+    /// <item>otherwise (late or out of order): the history is re-folded with the event in its place, and the ledger
+    /// gets compensating rows for intervals that changed (<see cref="Ledger.Reconcile"/>).</item>
+    /// </list>
+    /// When the event does not fit where it falls: with <paramref name="holdIfUnfit"/> (runner events, which may
+    /// arrive before the events they follow) it is held — stored, changing nothing, applied by a later fold once
+    /// the missing events arrive; without (owner and core actions, decided now) the refusal is thrown and nothing
+    /// changes. <paramref name="history"/> and <paramref name="recorded"/> are read only for a re-fold.
+    /// </summary>
+    public Receipt Receive(SpaceState s, SpaceEvent e, bool holdIfUnfit, Func<IEnumerable<LoggedEvent>> history,
+        Func<IEnumerable<LedgerEntry>> recorded)
+    {
+        if (e is Created) throw new LifecycleException(LifecycleErrorKind.Conflict, $"{s.Id} already exists");
+        if (e.AtMs < s.CreatedAtMs)
+            throw new LifecycleException(LifecycleErrorKind.Stale,
+                $"event at {Time.Format(e.AtMs)} predates the creation of {s.Id} at {Time.Format(s.CreatedAtMs)}");
+        if (e.AtMs > s.LastStateEventAtMs)
+        {
+            try
+            {
+                var step = Apply(s, e);
+                return new Receipt(step.State, step.Closed.Select(i => new LedgerEntry(i, +1)).ToList(), null, false);
+            }
+            catch (LifecycleException why) when (holdIfUnfit)
+            {
+                return new Receipt(s with { LastStateEventAtMs = e.AtMs }, [], why, false);
+            }
+        }
+        var mine = new LoggedEvent(e, long.MaxValue);
+        var fold = Fold(s.Id, history().Append(mine));
+        var held = fold.Held.FirstOrDefault(h => ReferenceEquals(h.Event, mine))?.Why;
+        if (held is not null && !holdIfUnfit) throw held;
+        // Heartbeats are not state events: their evidence is carried over, never re-derived.
+        var next = fold.State with { LastHeartbeatAtMs = s.LastHeartbeatAtMs };
+        return new Receipt(next, Ledger.Reconcile(recorded(), fold.Closed), held, true);
+    }
+
     /// <summary>A heartbeat only moves the last evidence of life forward; order does not matter.</summary>
     public static SpaceState Heartbeat(SpaceState s, long atMs) =>
         s.LastHeartbeatAtMs >= atMs ? s : s with { LastHeartbeatAtMs = atMs };

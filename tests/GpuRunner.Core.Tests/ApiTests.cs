@@ -174,18 +174,90 @@ public class ApiTests
     }
 
     [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
-    public async Task LateEventThatContradictsHistoryIsRefusedAndNothingChanges(string db)
+    public async Task LateEventThatDoesNotFitIsHeldAndNothingChanges(string db)
     {
         await using var c = await TestCore.StartAsync(db);
         await c.CreateSpaceAsync();
         await c.UpAsync();
         c.Clock.Advance(TimeSpan.FromMinutes(5));
         await c.ExpectAsync(200, Post, "api/spaces/alice/app/pause", TestCore.Alice);
-        // A RUNNING report dated before the pause, from a run that was never registered then: does not fit.
-        var r = await c.RunnerAsync("stage", new() { ["at"] = c.At(TimeSpan.FromMinutes(-1)), ["stage"] = "STOPPED", ["runId"] = "run-2" }, status: 409);
-        Assert.Contains("run", r.GetProperty("error").GetString());
+        // A STOPPED report dated before the pause, from a run that was never registered: stored and held (202), in
+        // case the run's registration is late too; nothing changes.
+        var r = await c.RunnerAsync("stage", new() { ["eventId"] = "held-1", ["at"] = c.At(TimeSpan.FromMinutes(-1)), ["stage"] = "STOPPED", ["runId"] = "run-2" }, status: 202);
+        Assert.Contains("run-2", r.GetProperty("held").GetString());
+        Assert.Equal("PAUSED", r.GetProperty("stage").GetString());
+        Assert.False(r.GetProperty("duplicate").GetBoolean());
+        // Its retry is a duplicate, like any other event's.
+        var again = await c.RunnerAsync("stage", new() { ["eventId"] = "held-1", ["at"] = c.At(TimeSpan.FromMinutes(-1)), ["stage"] = "STOPPED", ["runId"] = "run-2" });
+        Assert.True(again.GetProperty("duplicate").GetBoolean());
         var ledger = await c.ExpectAsync(200, Get, "api/usage/spaces/alice/app/ledger", TestCore.Alice);
         Assert.Equal(300.0m, Assert.Single(ledger.EnumerateArray()).GetProperty("seconds").GetDecimal());
+        Assert.Equal("PAUSED", (await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", TestCore.Alice)).GetProperty("stage").GetString());
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task OutOfOrderDeliveryEndsLikeInOrderDelivery(string db)
+    {
+        await using var c = await TestCore.StartAsync(db);
+        await c.CreateSpaceAsync("inorder");
+        await c.CreateSpaceAsync("shuffled");
+        c.Clock.Advance(TimeSpan.FromMinutes(61));
+        // One run, as the runner made it (minutes before now): 40 min RUNNING, a clean stop.
+        var run = new (string Id, string Route, double Minute, Dictionary<string, object?> Body)[]
+        {
+            ("runs", "runs", -60, new() { ["host"] = "h" }),
+            ("device", "device", -59, new() { ["report"] = new { tier = new { flavor = "t4-medium", summary = "matches t4-medium" } } }),
+            ("starting", "stage", -59, new() { ["stage"] = "APP_STARTING" }),
+            ("running", "stage", -50, new() { ["stage"] = "RUNNING" }),
+            ("hb-1", "heartbeat", -40, new() { ["gpus"] = Array.Empty<object>() }),
+            ("hb-2", "heartbeat", -20, new() { ["gpus"] = Array.Empty<object>() }),
+            ("stopped", "stage", -10, new() { ["stage"] = "STOPPED" }),
+            ("exit", "exit", -10, new() { ["exitCode"] = 0 }),
+        };
+        Task<JsonElement> Send(string space, int i, int status = 200)
+        {
+            var (id, route, minute, body) = run[i];
+            var b = new Dictionary<string, object?>(body) { ["eventId"] = id, ["at"] = c.At(TimeSpan.FromMinutes(minute)) };
+            return c.RunnerAsync(route, b, space: "alice/" + space, status: status);
+        }
+        for (var i = 0; i < run.Length; i++) await Send("inorder", i);
+
+        // The same events, the end first and the start last (as after a network partition and a retry storm).
+        Assert.Contains("not registered", (await Send("shuffled", 6, 202)).GetProperty("held").GetString()); // STOPPED
+        await Send("shuffled", 5);                                                                           // a heartbeat
+        await Send("shuffled", 0);                                                                           // runs
+        Assert.Contains("BUILDING -> RUNNING", (await Send("shuffled", 3, 202)).GetProperty("held").GetString());
+        // The exit fits what has arrived so far (an exit during start-up: a failure), so it applies for now ...
+        Assert.Equal("PAUSED", (await Send("shuffled", 7)).GetProperty("stage").GetString());
+        Assert.True((await Send("shuffled", 6)).GetProperty("duplicate").GetBoolean());                     // a retry
+        await Send("shuffled", 4);
+        await Send("shuffled", 1);
+        // ... and the late APP_STARTING re-folds the run: everything fits, the run ended with a clean stop.
+        Assert.Equal("STOPPED", (await Send("shuffled", 2)).GetProperty("stage").GetString());
+
+        var a = await c.ExpectAsync(200, Get, "api/spaces/alice/inorder/runtime", TestCore.Alice);
+        var b = await c.ExpectAsync(200, Get, "api/spaces/alice/shuffled/runtime", TestCore.Alice);
+        foreach (var key in new[] { "stage", "hardware", "stageSince", "runId", "lastHeartbeat", "detectedHardware", "hardwareMismatch", "billing", "pauseReason", "errorMessage" })
+            Assert.Equal(a.GetProperty(key).GetRawText(), b.GetProperty(key).GetRawText());
+        Assert.Equal("STOPPED", a.GetProperty("stage").GetString());
+        var ia = await c.ExpectAsync(200, Get, "api/usage/spaces/alice/inorder?period=2026-11", TestCore.Alice);
+        var ib = await c.ExpectAsync(200, Get, "api/usage/spaces/alice/shuffled?period=2026-11", TestCore.Alice);
+        Assert.Equal(600_000, ia.GetProperty("owedMicroUSD").GetInt64()); // 40 min x $0.90/h
+        Assert.Equal(ia.GetProperty("owedMicroUSD").GetInt64(), ib.GetProperty("owedMicroUSD").GetInt64());
+        static string[] Net(JsonElement ledger) => ledger.EnumerateArray()
+            .GroupBy(r => (r.GetProperty("start").GetString(), r.GetProperty("end").GetString(), r.GetProperty("billedFlavor").GetString()))
+            .Where(g => g.Sum(r => r.GetProperty("sign").GetInt32()) != 0)
+            .Select(g => $"{g.Key} x{g.Sum(r => r.GetProperty("sign").GetInt32())}").Order().ToArray();
+        Assert.Equal(Net(await c.ExpectAsync(200, Get, "api/usage/spaces/alice/inorder/ledger", TestCore.Alice)),
+            Net(await c.ExpectAsync(200, Get, "api/usage/spaces/alice/shuffled/ledger", TestCore.Alice)));
+        Assert.Equal(run.Length, (await c.Store.EventsAsync("alice/shuffled")).Count(e => e.Source == "run:run-1")); // each stored once
+
+        // Outside the window the answer is still a refusal, for stage events as for heartbeats.
+        var stale = await c.RunnerAsync("stage", new() { ["at"] = c.At(TimeSpan.FromHours(-25)), ["stage"] = "RUNNING" }, space: "alice/shuffled", status: 409);
+        Assert.Equal("stale_event", stale.GetProperty("code").GetString());
+        Assert.Contains("late window", stale.GetProperty("error").GetString());
+        var future = await c.RunnerAsync("exit", new() { ["at"] = c.At(TimeSpan.FromMinutes(10)), ["exitCode"] = 1 }, space: "alice/shuffled", status: 422);
+        Assert.Contains("future", future.GetProperty("error").GetString());
     }
 
     [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
@@ -195,14 +267,16 @@ public class ApiTests
         await c.CreateSpaceAsync();
         await c.CreateSpaceAsync("free", hardware: null);
         await c.RunnerAsync("runs", new() { ["host"] = "h" });
-        var e = await c.RunnerAsync("stage", new() { ["stage"] = "RUNNING" }, status: 409);
-        Assert.Equal("illegal_transition", e.GetProperty("code").GetString());
-        Assert.Contains("BUILDING -> RUNNING", e.GetProperty("error").GetString());
+        // A runner's move that does not fit is held (202; its APP_STARTING may still arrive late), never applied.
+        var e = await c.RunnerAsync("stage", new() { ["stage"] = "RUNNING" }, status: 202);
+        Assert.Contains("BUILDING -> RUNNING", e.GetProperty("held").GetString());
         Assert.Equal("BUILDING", (await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", TestCore.Alice)).GetProperty("stage").GetString());
 
+        c.Clock.Advance(TimeSpan.FromMinutes(1));
         await c.ExpectAsync(200, Post, "api/spaces/alice/app/pause", TestCore.Alice);
-        await c.RunnerAsync("stage", new() { ["stage"] = "APP_STARTING" }, status: 409);
-        await c.RunnerAsync("runs", new() { ["runId"] = "run-2" }, status: 409);
+        Assert.Contains("PAUSED -> APP_STARTING", (await c.RunnerAsync("stage", new() { ["stage"] = "APP_STARTING" }, status: 202)).GetProperty("held").GetString());
+        await c.RunnerAsync("runs", new() { ["runId"] = "run-2" }, status: 202);
+        Assert.Equal("PAUSED", (await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", TestCore.Alice)).GetProperty("stage").GetString());
 
         var rule = await c.ExpectAsync(422, Post, "api/spaces/alice/free/sleeptime", TestCore.Alice, new { seconds = 3600 });
         Assert.Contains("cannot be set", rule.GetProperty("error").GetString());

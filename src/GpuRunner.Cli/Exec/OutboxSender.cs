@@ -101,9 +101,11 @@ public sealed class OutboxSender(Outbox outbox, SendEvent send, Action<string> l
         if (head is null) return Outcome.Empty;
         try
         {
-            await send(head.Route, head.Body, ct);
+            var ack = await send(head.Route, head.Body, ct);
             outbox.Acknowledge(head.Seq);
             Delivered++;
+            if (ack.Held is { } why)
+                log($"core holds event {head.EventId} ({RunnerClient.PathOf(head.Route)}) until the events before it arrive: {why}");
             if (_failures > 0)
             {
                 var pending = outbox.PendingCount();

@@ -88,7 +88,11 @@ public static class RunnerEndpoints
         var ack = await core.RunnerEventAsync(p, Http.SpaceId(ns, name), runId, eventId, e, at, payload, detail, ctx.RequestAborted);
         var body = new Dictionary<string, object?> { ["duplicate"] = ack.Duplicate, ["runId"] = ack.RunId };
         if (ack.State is { } s) body["stage"] = s.Stage.ToWire();
-        return TypedResults.Ok(body);
+        if (ack.Held is null) return TypedResults.Ok(body);
+        // Stored but not applied (yet): it does not fit the history as far as it has arrived. 202, so the runner's
+        // outbox counts it as delivered; the core applies it if the events it needs arrive within the late window.
+        body["held"] = ack.Held;
+        return TypedResults.Accepted((string?)null, body);
     }
 
     private static string? Trim(string? s, int max) => s is null || s.Length <= max ? s : s[^max..];

@@ -4,8 +4,9 @@ using GpuRunner.Lifecycle;
 
 namespace GpuRunner.Core.Services;
 
-/// <summary>Acknowledgement of a runner event.</summary>
-public sealed record Ack(bool Duplicate, string? RunId, SpaceState? State);
+/// <summary>Acknowledgement of a runner event. <see cref="Held"/>: stored, but it does not fit the Space's history
+/// (yet) — why; it is applied if the events it needs arrive within the late window.</summary>
+public sealed record Ack(bool Duplicate, string? RunId, SpaceState? State, string? Held = null);
 
 /// <summary>What the HTTP layer asks of the core. Pure domain decisions happen in <see cref="SpaceMachine"/>;
 /// this class authorises, dates events on the injected clock, and runs them in the store's writer.</summary>
@@ -78,7 +79,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         {
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureOwner(s, action);
-            return Apply(tx, s, e, CoreSource, Guid.NewGuid().ToString("n"));
+            return Apply(tx, s, e, CoreSource, Guid.NewGuid().ToString("n")).State;
         }, ct);
     }
 
@@ -106,7 +107,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         return await store.WriteAsync(tx =>
         {
             var cur = tx.GetSpace(id) ?? throw NotFound(id);
-            return Apply(tx, cur, e, CoreSource, Guid.NewGuid().ToString("n"));
+            return Apply(tx, cur, e, CoreSource, Guid.NewGuid().ToString("n")).State;
         }, ct);
     }
 
@@ -158,62 +159,32 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureCanReport(s);
             if (tx.EventSeen(id, source, eventId)) return new Ack(true, runId, s);
-            var next = Apply(tx, s, e, source, eventId, detail);
-            return new Ack(false, runId, next);
+            var (next, held) = Apply(tx, s, e, source, eventId, detail, hold: true);
+            return new Ack(false, runId, next, held?.Message);
         }, ct);
     }
 
     /// <summary>
-    /// In order: apply incrementally. Late (older than the newest applied state event): re-fold the Space's stored
-    /// history with the event in its place; refuse it if that history no longer holds; otherwise append
-    /// compensating (-1) rows for intervals that changed and (+1) rows for the corrected ones.
+    /// Receives a state event through <see cref="SpaceMachine.Receive"/> (the design is in its comment and in README
+    /// "Events: nothing lost, nothing counted twice"): the Space's state is always the fold of its stored history in
+    /// the canonical order (time, then a run's own order), so a late or out-of-order event is applied in its place
+    /// and ends in the same state and net ledger as in-order delivery. The ledger stays append-only: a re-fold books
+    /// compensating (-1) rows for intervals that changed and (+1) rows for the corrected ones. With
+    /// <paramref name="hold"/> (runner events) an event that does not fit yet is stored and held; otherwise it is
+    /// refused before anything is written.
     /// </summary>
-    private SpaceState Apply(IStoreTx tx, SpaceState s, SpaceEvent e, string source, string eventId, string? detail = null)
+    private (SpaceState State, LifecycleException? Held) Apply(IStoreTx tx, SpaceState s, SpaceEvent e, string source, string eventId,
+        string? detail = null, bool hold = false)
     {
         var now = tx.NowMs;
-        if (e.AtMs < s.CreatedAtMs)
-            throw new LifecycleException(LifecycleErrorKind.Stale,
-                $"event at {Time.Format(e.AtMs)} predates the creation of {s.Id} at {Time.Format(s.CreatedAtMs)}");
-        var stored = new StoredEvent(s.Id, source, eventId, KindOf(e), e.AtMs, now, true, CoreJson.Event(e), detail);
-        if (e.AtMs >= s.LastStateEventAtMs)
-        {
-            var step = machine.Apply(s, e);
-            tx.InsertEvent(stored);
-            tx.UpdateSpace(step.State);
-            tx.AppendLedger(step.Closed.Select(i => new LedgerRow(i, +1, "metered", now)));
-            return step.State;
-        }
-
-        var history = tx.StateEvents(s.Id).Select(x => CoreJson.ReadEvent(x.Payload!)).ToList();
-        var at = history.FindLastIndex(h => h.AtMs <= e.AtMs) + 1;
-        history.Insert(Math.Max(at, 1), e);
-        Step replay;
-        try { replay = machine.Replay(s.Id, history); }
-        catch (LifecycleException x)
-        {
-            throw new LifecycleException(x.Kind == LifecycleErrorKind.BadInput ? x.Kind : LifecycleErrorKind.Conflict,
-                $"late event ({KindOf(e)} at {Time.Format(e.AtMs)}) does not fit the Space's history: {x.Message}");
-        }
-        var next = replay.State with
-        {
-            LastHeartbeatAtMs = s.LastHeartbeatAtMs,
-            LastStateEventAtMs = Math.Max(s.LastStateEventAtMs, e.AtMs),
-        };
-        var net = new Dictionary<UsageInterval, int>();
-        foreach (var row in tx.Ledger(s.Id, s.Uid)) net[row.Interval] = net.GetValueOrDefault(row.Interval) + row.Sign;
-        var want = new Dictionary<UsageInterval, int>();
-        foreach (var i in replay.Closed) want[i] = want.GetValueOrDefault(i) + 1;
-        var rows = new List<LedgerRow>();
-        foreach (var key in net.Keys.Union(want.Keys))
-        {
-            var delta = want.GetValueOrDefault(key) - net.GetValueOrDefault(key);
-            for (var k = 0; k < Math.Abs(delta); k++)
-                rows.Add(new LedgerRow(key, Math.Sign(delta), delta > 0 ? "metered (late event)" : $"compensation: late {KindOf(e)} at {Time.Format(e.AtMs)}", now));
-        }
-        tx.InsertEvent(stored);
-        tx.UpdateSpace(next);
-        tx.AppendLedger(rows);
-        return next;
+        var r = machine.Receive(s, e, hold,
+            () => tx.StateEvents(s.Id).Select(x => new LoggedEvent(CoreJson.ReadEvent(x.Payload!), x.Seq)),
+            () => tx.Ledger(s.Id, s.Uid).Select(x => new LedgerEntry(x.Interval, x.Sign)));
+        tx.InsertEvent(new StoredEvent(s.Id, source, eventId, KindOf(e), e.AtMs, now, true, CoreJson.Event(e), detail));
+        tx.UpdateSpace(r.State);
+        tx.AppendLedger(r.Ledger.Select(x => new LedgerRow(x.Interval, x.Sign,
+            !r.Replayed ? "metered" : x.Sign > 0 ? "metered (late event)" : $"compensation: late {KindOf(e)} at {Time.Format(e.AtMs)}", now)));
+        return (r.State, r.Held);
     }
 
     public static string KindOf(SpaceEvent e) => e switch

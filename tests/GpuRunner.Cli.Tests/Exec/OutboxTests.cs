@@ -177,6 +177,18 @@ public sealed class OutboxTests : IDisposable
         Assert.Equal(0, reopened.PendingCount());
     }
 
+    [Fact]
+    public async Task AHeldEventIsDeliveredAndLoggedNotParked()
+    {
+        using var box = Open();
+        box.Add(RunnerRoute.Stage, "early", Body("early"), DateTimeOffset.UtcNow);
+        var sender = new OutboxSender(box, (_, _, _) => Task.FromResult(new RunnerAck(false, "r1", "run 'r1' is not registered")), _log.Add, Fast);
+
+        Assert.Equal(0, await sender.FlushAsync(TimeSpan.FromSeconds(10)));
+        Assert.Empty(box.DeadLetters());
+        Assert.Contains(_log, l => l.Contains("core holds event early") && l.Contains("not registered"));
+    }
+
     [Theory]
     [InlineData(401)]
     [InlineData(403)]

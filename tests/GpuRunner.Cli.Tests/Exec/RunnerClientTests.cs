@@ -35,6 +35,16 @@ public sealed class RunnerClientTests
         Assert.Equal("""{"eventId":"e1","at":"2026-11-28T12:00:00+00:00","runId":"r1","stage":"RUNNING"}""", body);
     }
 
+    [Fact]
+    public async Task AHeldEventIsAnAcknowledgementThatSaysWhy()
+    {
+        var handler = new StubHandler(_ => Task.FromResult(Json(HttpStatusCode.Accepted,
+            """{"duplicate":false,"runId":"r1","stage":"BUILDING","held":"illegal transition for ns/app: BUILDING -> RUNNING"}""")));
+        using var client = new RunnerClient(new Uri("http://core.test"), "ns/app", "t", new HttpClient(handler));
+        var ack = await client.SendAsync(RunnerRoute.Stage, "{}");
+        Assert.Equal(new RunnerAck(false, "r1", "illegal transition for ns/app: BUILDING -> RUNNING"), ack);
+    }
+
     [Theory]
     [InlineData(409, """{"type":"x","title":"Conflict","status":409,"detail":"d","error":"illegal transition for ns/app"}""", "illegal transition for ns/app")]
     [InlineData(400, """{"title":"Bad Request","detail":"'at' is required"}""", "'at' is required")]
