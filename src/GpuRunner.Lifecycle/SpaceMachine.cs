@@ -200,10 +200,9 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
             case DeviceReported d:
             {
                 EnsureRun(s, d.RunId);
-                var mismatch = d.DetectedFlavor == s.RequestedFlavor ? null
-                    : new HardwareMismatch(s.RequestedFlavor, d.DetectedFlavor,
-                        d.Summary ?? $"requested {s.RequestedFlavor}, the runner reports {d.DetectedFlavor ?? "no catalogue tier"}", e.AtMs);
-                return s with { RunId = d.RunId, DetectedFlavor = d.DetectedFlavor, Mismatch = mismatch };
+                var (detected, summary) = Detect(s.RequestedFlavor, d);
+                var mismatch = detected == s.RequestedFlavor ? null : new HardwareMismatch(s.RequestedFlavor, detected, summary, e.AtMs);
+                return s with { RunId = d.RunId, DetectedFlavor = detected, Mismatch = mismatch };
             }
             case RunExited x:
             {
@@ -303,8 +302,9 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
 
     /// <summary>
     /// What the running Space is billed as. Normally its current flavor at its price. Mismatch rule: when the runner's
-    /// device report names other hardware than requested, bill the cheaper of the two; when it matches no catalogue
-    /// tier, bill nothing ("unmatched", $0) — the requested rate is never billed for hardware that was not delivered.
+    /// device report shows other hardware than requested (<see cref="Detect"/>), bill the cheaper of the two; when it
+    /// matches no flavor of this catalogue, bill nothing ("unmatched", $0) — the requested rate is never billed for
+    /// hardware that was not delivered.
     /// </summary>
     public (string Requested, string Billed, long Hourly)? Rate(SpaceState s)
     {
@@ -318,6 +318,26 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
             return detected.HourlyMicroUsd < price ? (id, detected.Id, detected.HourlyMicroUsd) : (id, id, price);
         }
         return (id, id, price);
+    }
+
+    /// <summary>
+    /// The flavor a device report shows, decided with the core's own catalogue (README "Hardware mismatch rule"):
+    /// from the report's facts, the flavors the hardware satisfies; the requested one if it is among them, else the
+    /// most expensive of them (what the hardware is at least worth; <see cref="Rate"/> then bills the cheaper of it
+    /// and the requested one), else none (null: billed as unmatched). Only a report without facts falls back to the
+    /// runner's tier name, which comes from the runner's catalogue and may name flavors this core does not know.
+    /// </summary>
+    public (string? Flavor, string Summary) Detect(string requested, DeviceReported d)
+    {
+        var runnerSaid = d.DetectedFlavor is null ? "" : $" (the runner's catalogue says {d.DetectedFlavor})";
+        if (d.Facts is not { } facts)
+            return (d.DetectedFlavor, d.Summary ?? $"requested {requested}, the runner reports {d.DetectedFlavor ?? "no catalogue tier"}");
+        var fits = Catalogue.Satisfied(facts);
+        if (fits.Any(f => f.Id == requested)) return (requested, $"matches {requested}: {facts.Describe()}");
+        var best = fits.OrderByDescending(f => f.HourlyMicroUsd).ThenBy(f => f.Id, StringComparer.Ordinal).FirstOrDefault();
+        return best is null
+            ? (null, $"requested {requested}, found {facts.Describe()}: no flavor of this core's catalogue{runnerSaid}")
+            : (best.Id, $"requested {requested}, found {facts.Describe()}: {string.Join(", ", fits.Select(f => f.Id))} in this core's catalogue{runnerSaid}");
     }
 
     /// <summary>Effective sleep time in seconds; null = never sleeps.</summary>

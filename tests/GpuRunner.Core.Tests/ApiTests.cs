@@ -1,4 +1,5 @@
 using System.Text.Json;
+using GpuRunner.Lifecycle;
 
 namespace GpuRunner.Core.Tests;
 
@@ -420,6 +421,45 @@ public class ApiTests
         var p = await c.Store.FindTokenAsync(Services.Tokens.Hash(token));
         Assert.Equal("alice/app", p!.SpaceId);
         Assert.Null(await c.Store.FindTokenAsync(token)); // the plain token is not a key
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task TheCoreBillsTheDeviceFactsWithItsOwnCatalogue(string db)
+    {
+        // This core's catalogue names and prices flavors its own way; the runner's (the built-in one) calls a T4
+        // host "t4-small", a name this core has never heard of.
+        var catalogue = new HardwareCatalogue([
+            new Flavor("cpu-basic", "CPU basic", "2 vCPU", "16 GB", "50 GB", null, 0),
+            new Flavor("nv-t4", "T4", "4 vCPU", "15 GB", "50 GB", new Accelerator("gpu", "T4", 1, "16 GB", "Nvidia"), 500_000),
+            new Flavor("nv-a10g", "A10G", "4 vCPU", "15 GB", "110 GB", new Accelerator("gpu", "A10G", 1, "24 GB", "Nvidia"), 1_200_000),
+        ]);
+        await using var c = await TestCore.StartAsync(db, o => o.Catalogue = catalogue);
+        await c.CreateSpaceAsync(hardware: "nv-a10g");
+        await c.RunnerAsync("runs", new() { ["host"] = "h" });
+        var report = new
+        {
+            schema = "gpurunner.report/1",
+            host = new { vcpu = 4, memoryBytes = 16_106_127_360L },
+            gpus = new[] { new { index = 0, name = "Tesla T4", memoryTotalMiB = 15360 } },
+            tier = new { flavor = "t4-small", exact = true, summary = "matches t4-small" },
+        };
+        await c.RunnerAsync("device", new() { ["report"] = report });
+        await c.RunnerAsync("stage", new() { ["stage"] = "APP_STARTING" });
+        await c.RunnerAsync("stage", new() { ["stage"] = "RUNNING" });
+        c.Clock.Advance(TimeSpan.FromMinutes(60));
+        var rt = await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", TestCore.Alice);
+        var mm = rt.GetProperty("hardwareMismatch");
+        Assert.Equal(("nv-a10g", "nv-t4", "nv-t4"), (mm.GetProperty("requested").GetString(), mm.GetProperty("detected").GetString(), mm.GetProperty("billedAs").GetString()));
+        Assert.Contains("Tesla T4", mm.GetProperty("summary").GetString());
+        Assert.Equal(500_000, rt.GetProperty("billing").GetProperty("hourlyMicroUSD").GetInt64()); // not $1.20, not $0
+        await c.ExpectAsync(200, Post, "api/spaces/alice/app/pause", TestCore.Alice);
+        var inv = await c.ExpectAsync(200, Get, "api/usage/spaces/alice/app?period=2026-11", TestCore.Alice);
+        var line = Assert.Single(inv.GetProperty("lines").EnumerateArray());
+        Assert.Equal(("nv-t4", 500_000L), (line.GetProperty("flavor").GetString(), line.GetProperty("owedMicroUSD").GetInt64()));
+
+        // Figures that are not numbers are unknown (not compared), a GPU entry that is not an object is a 400: never a 500.
+        await c.RunnerAsync("device", new() { ["report"] = new { gpus = new[] { new { name = "Tesla T4", memoryTotalMiB = "lots" } }, host = new { vcpu = "four" } } });
+        await c.RunnerAsync("device", new() { ["report"] = new { gpus = new[] { 5 } } }, status: 400);
     }
 
     [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]

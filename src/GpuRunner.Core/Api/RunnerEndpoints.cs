@@ -41,11 +41,13 @@ public static class RunnerEndpoints
             var b = await Http.BodyAsync<DeviceBody>(ctx, o.MaxBodyBytes);
             var (at, run) = Common(b.EventId, b.At, b.RunId);
             if (b.Report is not { ValueKind: JsonValueKind.Object } report) throw new ApiException(400, "'report' must be the device report object (gpurunner verify --json)");
-            if (!report.TryGetProperty("tier", out var tier) || tier.ValueKind != JsonValueKind.Object)
-                throw new ApiException(400, "'report.tier' is required: the core compares it with the requested hardware");
-            var flavor = tier.TryGetProperty("flavor", out var f) && f.ValueKind == JsonValueKind.String ? f.GetString() : null;
-            var summary = tier.TryGetProperty("summary", out var sm) && sm.ValueKind == JsonValueKind.String ? sm.GetString() : null;
-            return await Send(ctx, core, ns, name, run, b.EventId!, new DeviceReported(run, flavor, summary) { AtMs = at }, at, null, report.GetRawText());
+            var facts = Facts(report);
+            var hasTier = report.TryGetProperty("tier", out var tier) && tier.ValueKind == JsonValueKind.Object;
+            if (facts is null && !hasTier)
+                throw new ApiException(400, "'report.gpus' (and 'report.host') or 'report.tier' is required: the core compares the hardware with the requested flavor");
+            var flavor = hasTier && tier.TryGetProperty("flavor", out var f) && f.ValueKind == JsonValueKind.String ? f.GetString() : null;
+            var summary = hasTier && tier.TryGetProperty("summary", out var sm) && sm.ValueKind == JsonValueKind.String ? sm.GetString() : null;
+            return await Send(ctx, core, ns, name, run, b.EventId!, new DeviceReported(run, flavor, summary, facts) { AtMs = at }, at, null, report.GetRawText());
         });
         g.MapPost("/stage", async (string ns, string name, HttpContext ctx, CoreService core) =>
         {
@@ -93,6 +95,32 @@ public static class RunnerEndpoints
         // outbox counts it as delivered; the core applies it if the events it needs arrive within the late window.
         body["held"] = ack.Held;
         return TypedResults.Accepted((string?)null, body);
+    }
+
+    /// <summary>
+    /// The hardware facts of a device report (docs/contracts.md): every `gpus[]` entry's `name` and `memoryTotalMiB`,
+    /// `host.vcpu`, `host.memoryBytes`. The core decides the billed flavor from these with its own catalogue; null
+    /// when the report has no `gpus` list (then only the runner's tier name is left to go by).
+    /// </summary>
+    internal static DeviceFacts? Facts(JsonElement report)
+    {
+        if (!report.TryGetProperty("gpus", out var gpus) || gpus.ValueKind != JsonValueKind.Array) return null;
+        var list = new List<GpuFact>();
+        foreach (var g in gpus.EnumerateArray())
+        {
+            if (g.ValueKind != JsonValueKind.Object) throw new ApiException(400, "'report.gpus' must be a list of objects");
+            var name = g.TryGetProperty("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString()! : "";
+            long? mib = g.TryGetProperty("memoryTotalMiB", out var m) && m.ValueKind == JsonValueKind.Number && m.TryGetInt64(out var v) ? v : null;
+            list.Add(new GpuFact(Trim(name, 200)!, mib));
+        }
+        int? vcpu = null;
+        long? memory = null;
+        if (report.TryGetProperty("host", out var host) && host.ValueKind == JsonValueKind.Object)
+        {
+            if (host.TryGetProperty("vcpu", out var c) && c.ValueKind == JsonValueKind.Number && c.TryGetInt32(out var cpus)) vcpu = cpus;
+            if (host.TryGetProperty("memoryBytes", out var mb) && mb.ValueKind == JsonValueKind.Number && mb.TryGetInt64(out var bytes)) memory = bytes;
+        }
+        return new DeviceFacts(list, vcpu, memory);
     }
 
     private static string? Trim(string? s, int max) => s is null || s.Length <= max ? s : s[^max..];
