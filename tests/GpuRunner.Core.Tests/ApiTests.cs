@@ -463,6 +463,58 @@ public class ApiTests
     }
 
     [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task RunnerTokensAreListedByIdAndRevokedAtOnceByTheOwnerOnly(string db)
+    {
+        await using var c = await TestCore.StartAsync(db);
+        await c.CreateSpaceAsync();
+        await c.CreateSpaceAsync("other");
+        var issued = await c.ExpectAsync(200, Post, "api/spaces/alice/app/tokens", TestCore.Alice);
+        var (token, id) = (issued.GetProperty("token").GetString()!, issued.GetProperty("id").GetString()!);
+        var keep = (await c.ExpectAsync(200, Post, "api/spaces/alice/app/tokens", TestCore.Alice)).GetProperty("token").GetString()!;
+        var otherSpace = (await c.ExpectAsync(200, Post, "api/spaces/alice/other/tokens", TestCore.Alice)).GetProperty("token").GetString()!;
+        Assert.Equal(token[..8], issued.GetProperty("prefix").GetString());
+        await c.UpAsync(token: token); // used (and cached by the core) before it is revoked
+
+        var list = await c.ExpectAsync(200, Get, "api/spaces/alice/app/tokens", TestCore.Alice);
+        Assert.Equal(2, list.GetArrayLength());
+        var mine = list.EnumerateArray().Single(t => t.GetProperty("id").GetString() == id);
+        Assert.Equal((token[..8], "alice", "runner"), (mine.GetProperty("prefix").GetString(), mine.GetProperty("createdBy").GetString(), mine.GetProperty("kind").GetString()));
+        Assert.DoesNotContain(token, list.GetRawText());
+        Assert.DoesNotContain(keep, list.GetRawText());
+        Assert.DoesNotContain(Services.Tokens.Hash(token), list.GetRawText());
+
+        // Who may list and revoke: the owner only. Another user, the Space's own runner, another Space's runner: 403.
+        foreach (var who in new[] { TestCore.Bob, token, otherSpace, TestCore.Admin })
+        {
+            await c.ExpectAsync(403, Get, "api/spaces/alice/app/tokens", who);
+            await c.ExpectAsync(403, Delete, $"api/spaces/alice/app/tokens/{id}", who);
+        }
+        await c.ExpectAsync(401, Delete, $"api/spaces/alice/app/tokens/{id}", null);
+        await c.ExpectAsync(404, Delete, "api/spaces/alice/other/tokens/" + id, TestCore.Alice); // not that Space's token
+        await c.ExpectAsync(404, Delete, "api/spaces/alice/app/tokens/000000000000", TestCore.Alice);
+
+        var revoked = await c.ExpectAsync(200, Delete, $"api/spaces/alice/app/tokens/{id}", TestCore.Alice);
+        Assert.True(revoked.GetProperty("revoked").GetBoolean());
+        // At once: the very next request with it is a 401, on runner routes and reads alike.
+        var denied = await c.RunnerAsync("heartbeat", new(), token, status: 401);
+        Assert.Contains("revoked", denied.GetProperty("error").GetString());
+        await c.ExpectAsync(401, Get, "api/spaces/alice/app/runtime", token);
+        await c.RunnerAsync("heartbeat", new(), keep); // the other token still works
+        Assert.Equal(1, (await c.ExpectAsync(200, Get, "api/spaces/alice/app/tokens", TestCore.Alice)).GetArrayLength());
+        await c.ExpectAsync(404, Delete, $"api/spaces/alice/app/tokens/{id}", TestCore.Alice); // already gone
+
+        // The client and its checks.
+        using var client = new GpuRunner.Client.SpacesClient(c.BaseUrl, TestCore.Alice);
+        var (t2, id2) = await client.IssueRunnerTokenWithIdAsync("alice/app");
+        Assert.Equal(Services.Tokens.Id(Services.Tokens.Hash(t2)), id2);
+        Assert.Equal(2, (await client.ListRunnerTokensAsync("alice/app")).GetArrayLength());
+        Assert.Equal(id2, (await client.RevokeRunnerTokenAsync("alice/app", id2)).GetProperty("id").GetString());
+        await Assert.ThrowsAsync<ArgumentException>(() => client.RevokeRunnerTokenAsync("alice/app", "../x"));
+        var gone = await Assert.ThrowsAsync<GpuRunner.Client.SpacesApiException>(() => client.RevokeRunnerTokenAsync("alice/app", id2));
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, gone.Status);
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
     public async Task SpacesClientAndMismatchInRuntime(string db)
     {
         await using var c = await TestCore.StartAsync(db);

@@ -31,6 +31,26 @@ public class StoreTests
     }
 
     [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task ADatabaseFromBeforeTokenPrefixesGainsTheColumnAndKeepsItsTokens(string db)
+    {
+        await using var tdb = TestDb.Create(db);
+        await using (var first = tdb.Open(TimeProvider.System)) await first.InitializeAsync();
+        // The tokens table as the first release made it, with a runner token in it.
+        await tdb.ExecAsync("ALTER TABLE tokens DROP COLUMN prefix");
+        await tdb.ExecAsync("INSERT INTO tokens (hash, kind, user_name, space_id, created_ms) VALUES ('ab12', 'runner', 'alice', 'alice/app', 5)");
+        await using var store = tdb.Open(TimeProvider.System);
+        await store.InitializeAsync();
+        var old = Assert.Single(await store.WriteAsync(tx => tx.RunnerTokens("alice/app")));
+        Assert.Equal(new RunnerTokenRow("ab12", null, "alice", 5), old);
+        Assert.Equal("alice/app", (await store.FindTokenAsync("ab12"))!.SpaceId);
+        await store.WriteAsync(tx => { tx.InsertToken("cd34", "runner", "alice", "alice/app", "grr_AbCd"); return 0; });
+        Assert.Equal([null, "grr_AbCd"], (await store.WriteAsync(tx => tx.RunnerTokens("alice/app"))).Select(t => t.Prefix));
+        Assert.True(await store.WriteAsync(tx => tx.DeleteRunnerToken("alice/app", "ab12")));
+        Assert.False(await store.WriteAsync(tx => tx.DeleteRunnerToken("alice/other", "cd34"))); // another Space's id does not reach it
+        Assert.Null(await store.FindTokenAsync("ab12"));
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
     public async Task EventsAreDeduplicatedOnSpaceSourceAndId(string db)
     {
         await using var tdb = TestDb.Create(db);

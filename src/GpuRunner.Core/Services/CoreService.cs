@@ -44,14 +44,43 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
 
     public Task<string> IssueRunnerTokenAsync(Principal p, string id, CancellationToken ct = default)
     {
-        var token = Tokens.New("grr_");
+        var token = Tokens.New(Tokens.RunnerPrefix);
         return store.WriteAsync(tx =>
         {
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureOwner(s, "issue runner tokens");
-            tx.InsertToken(Tokens.Hash(token), "runner", p.Name, id);
+            tx.InsertToken(Tokens.Hash(token), "runner", p.Name, id, Tokens.Prefix(token));
             return token;
         }, ct);
+    }
+
+    /// <summary>The Space's runner tokens by id and prefix (owner only); the secrets are not stored, so never shown.</summary>
+    public Task<IReadOnlyList<RunnerTokenRow>> ListRunnerTokensAsync(Principal p, string id, CancellationToken ct = default) =>
+        store.WriteAsync(tx =>
+        {
+            var s = tx.GetSpace(id) ?? throw NotFound(id);
+            p.EnsureOwner(s, "list its runner tokens");
+            return tx.RunnerTokens(id);
+        }, ct);
+
+    /// <summary>
+    /// Revokes one runner token of the Space (owner only) by its id (<see cref="Tokens.Id"/>). It is refused (401)
+    /// from the next request on: the row is gone and this instance's token cache forgets it. Other core instances
+    /// sharing a PostgreSQL database may accept it until their cache entry expires (at most 30 s).
+    /// </summary>
+    public async Task<RunnerTokenRow> RevokeRunnerTokenAsync(Principal p, string id, string tokenId, CancellationToken ct = default)
+    {
+        var row = await store.WriteAsync(tx =>
+        {
+            var s = tx.GetSpace(id) ?? throw NotFound(id);
+            p.EnsureOwner(s, "revoke its runner tokens");
+            var t = tx.RunnerTokens(id).FirstOrDefault(r => Tokens.Id(r.Hash) == tokenId)
+                    ?? throw new LifecycleException(LifecycleErrorKind.NotFound, $"{id} has no runner token with id '{tokenId}'");
+            tx.DeleteRunnerToken(id, t.Hash);
+            return t;
+        }, ct);
+        _tokenCache.TryRemove(row.Hash, out _);
+        return row;
     }
 
     // ------------------------------------------------------------ owner actions (Hub routes)

@@ -35,6 +35,15 @@ public abstract class SqlCoreStore : ICoreStore
     protected abstract string Least { get; }
     protected abstract string Greatest { get; }
     protected virtual void BeforeSchema(DbConnection c, DbTransaction tx) { }
+    protected abstract bool TableExists(DbConnection c, DbTransaction tx, string table);
+    protected abstract bool ColumnExists(DbConnection c, DbTransaction tx, string table, string column);
+
+    protected static object? Scalar(DbConnection c, DbTransaction tx, string sql, params object?[] values)
+    {
+        using var cmd = Command(c, sql, values);
+        cmd.Transaction = tx;
+        return cmd.ExecuteScalar();
+    }
 
     public Task InitializeAsync(CancellationToken ct = default)
     {
@@ -42,6 +51,8 @@ public abstract class SqlCoreStore : ICoreStore
         using (var tx = c.BeginTransaction())
         {
             BeforeSchema(c, tx);
+            // Columns added after the first release, for databases created before them (before any index on them).
+            if (TableExists(c, tx, "tokens") && !ColumnExists(c, tx, "tokens", "prefix")) Run(c, tx, "ALTER TABLE tokens ADD COLUMN prefix TEXT");
             foreach (var sql in Schema) Run(c, tx, sql);
             tx.Commit();
         }
@@ -53,7 +64,8 @@ public abstract class SqlCoreStore : ICoreStore
     protected static string[] CommonSchema(string autoId, string text = "TEXT") =>
     [
         $"""CREATE TABLE IF NOT EXISTS users (name {text} PRIMARY KEY, admin INTEGER NOT NULL, created_ms BIGINT NOT NULL)""",
-        $"""CREATE TABLE IF NOT EXISTS tokens (hash {text} PRIMARY KEY, kind {text} NOT NULL, user_name {text} NOT NULL, space_id {text}, created_ms BIGINT NOT NULL)""",
+        $"""CREATE TABLE IF NOT EXISTS tokens (hash {text} PRIMARY KEY, kind {text} NOT NULL, user_name {text} NOT NULL, space_id {text}, created_ms BIGINT NOT NULL, prefix {text})""",
+        "CREATE INDEX IF NOT EXISTS tokens_space ON tokens (space_id)",
         $"""CREATE TABLE IF NOT EXISTS spaces (id {text} PRIMARY KEY, uid {text} NOT NULL, owner {text} NOT NULL, stage {text} NOT NULL, last_heartbeat_ms BIGINT, state {text} NOT NULL, updated_ms BIGINT NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS spaces_owner ON spaces (owner)",
         $"""CREATE TABLE IF NOT EXISTS events (seq {autoId}, space_id {text} NOT NULL, source {text} NOT NULL, event_id {text} NOT NULL, kind {text} NOT NULL, at_ms BIGINT NOT NULL, received_ms BIGINT NOT NULL, state_change INTEGER NOT NULL, payload {text}, detail {text}, UNIQUE (space_id, source, event_id))""",
@@ -280,9 +292,20 @@ public abstract class SqlCoreStore : ICoreStore
             Cmd("INSERT INTO users (name, admin, created_ms) VALUES (@p0, @p1, @p2) ON CONFLICT (name) DO UPDATE SET admin = excluded.admin",
                 name, admin ? 1 : 0, NowMs).ExecuteNonQuery();
 
-        public void InsertToken(string hash, string kind, string userName, string? spaceId) =>
-            Cmd("INSERT INTO tokens (hash, kind, user_name, space_id, created_ms) VALUES (@p0, @p1, @p2, @p3, @p4) ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind, user_name = excluded.user_name, space_id = excluded.space_id",
-                hash, kind, userName, spaceId, NowMs).ExecuteNonQuery();
+        public void InsertToken(string hash, string kind, string userName, string? spaceId, string? prefix = null) =>
+            Cmd("INSERT INTO tokens (hash, kind, user_name, space_id, created_ms, prefix) VALUES (@p0, @p1, @p2, @p3, @p4, @p5) ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind, user_name = excluded.user_name, space_id = excluded.space_id, prefix = excluded.prefix",
+                hash, kind, userName, spaceId, NowMs, prefix).ExecuteNonQuery();
+
+        public IReadOnlyList<RunnerTokenRow> RunnerTokens(string spaceId)
+        {
+            var list = new List<RunnerTokenRow>();
+            using var r = Cmd("SELECT hash, prefix, user_name, created_ms FROM tokens WHERE space_id = @p0 AND kind = 'runner' ORDER BY created_ms, hash", spaceId).ExecuteReader();
+            while (r.Read()) list.Add(new RunnerTokenRow(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.GetString(2), r.GetInt64(3)));
+            return list;
+        }
+
+        public bool DeleteRunnerToken(string spaceId, string hash) =>
+            Cmd("DELETE FROM tokens WHERE hash = @p0 AND space_id = @p1 AND kind = 'runner'", hash, spaceId).ExecuteNonQuery() > 0;
 
         public void InsertGrant(Grant g) =>
             Cmd("INSERT INTO grants (space_id, flavor, from_ms, to_ms, note, created_ms) VALUES (@p0, @p1, @p2, @p3, @p4, @p5)",

@@ -41,6 +41,12 @@ public sealed class SqliteCoreStore(string path, TimeProvider? clock = null, boo
         "CREATE TRIGGER IF NOT EXISTS usage_ledger_no_delete BEFORE DELETE ON usage_ledger BEGIN SELECT RAISE(ABORT, 'usage_ledger is append-only'); END",
     ];
 
+    protected override bool TableExists(DbConnection c, DbTransaction tx, string table) =>
+        Scalar(c, tx, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = @p0", table) is not null;
+
+    protected override bool ColumnExists(DbConnection c, DbTransaction tx, string table, string column) =>
+        Scalar(c, tx, $"SELECT 1 FROM pragma_table_info('{table}') WHERE name = @p0", column) is not null;
+
     protected override string Least => "MIN";
     protected override string Greatest => "MAX";
 }
