@@ -66,7 +66,11 @@ public static class ApiErrors
     {
         ctx.Response.Clear();
         ctx.Response.StatusCode = status;
-        ctx.Response.ContentType = "application/problem+json";
+        // ProblemDetails' own media type when the caller asks for it; plain application/json otherwise, because Hub
+        // clients read the body's `error` only from a response they recognise as JSON (@huggingface/hub checks that
+        // Content-Type starts with "application/json").
+        var problem = ctx.Request.Headers.Accept.ToString().Contains("application/problem+json", StringComparison.OrdinalIgnoreCase);
+        ctx.Response.ContentType = problem ? "application/problem+json" : "application/json; charset=utf-8";
         if (status == 401) ctx.Response.Headers.WWWAuthenticate = "Bearer";
         var body = new Dictionary<string, object?>
         {
