@@ -47,6 +47,21 @@ public class ApiTests
         await c.CreateSpaceAsync(); // the name is free again
     }
 
+    [SkippableTheory, InlineData("sqlite")]
+    public async Task ErrorsAreJsonAndProblemJsonWhenAsked(string db)
+    {
+        await using var c = await TestCore.StartAsync(db);
+        using (var plain = await c.SendAsync(Get, "api/spaces/alice/nope/runtime", TestCore.Alice))
+            Assert.Equal("application/json", plain.Content.Headers.ContentType!.MediaType);
+        using var req = new HttpRequestMessage(Get, new Uri(c.BaseUrl, "api/spaces/alice/nope/runtime"));
+        req.Headers.Authorization = new("Bearer", TestCore.Alice);
+        req.Headers.Accept.ParseAdd("application/problem+json");
+        using var problem = await c.Http.SendAsync(req);
+        Assert.Equal(404, (int)problem.StatusCode);
+        Assert.Equal("application/problem+json", problem.Content.Headers.ContentType!.MediaType);
+        Assert.Contains("\"error\":", await problem.Content.ReadAsStringAsync());
+    }
+
     [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
     public async Task PublicUrlIsUsedWhenConfigured(string db)
     {
