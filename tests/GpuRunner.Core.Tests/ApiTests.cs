@@ -153,6 +153,67 @@ public class ApiTests
     }
 
     [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task ABatchAnswersEachEventAsItsOwnRouteWould(string db)
+    {
+        await using var c = await TestCore.StartAsync(db);
+        await c.CreateSpaceAsync();
+        object E(string route, Dictionary<string, object?> body)
+        {
+            body.TryAdd("eventId", c.NextEventId());
+            body.TryAdd("at", c.At());
+            body.TryAdd("runId", "run-1");
+            return new { route, body };
+        }
+        var hb = new Dictionary<string, object?> { ["eventId"] = "hb-1", ["gpus"] = new[] { new { index = 0, utilizationPct = 50 } } };
+        var events = new[]
+        {
+            E("runs", new() { ["host"] = "h" }),
+            E("stage", new() { ["stage"] = "RUNNING" }),                                      // 202: held (no APP_STARTING yet)
+            E("stage", new() { ["stage"] = "APP_STARTING" }),                                 // 200, and the RUNNING now fits
+            E("heartbeat", hb),
+            E("heartbeat", new(hb)),                                                          // the same event again: duplicate
+            E("stage", new() { ["stage"] = "FLYING" }),                                       // 400
+            E("heartbeat", new() { ["at"] = c.At(TimeSpan.FromHours(-25)) }),                 // 409 stale
+            E("exit", new() { ["exitCode"] = "one" }),                                        // 400 (type)
+            new { route = "teleport", body = new { } },                                       // 400 (route)
+            E("heartbeat", new()),                                                            // 200
+        };
+        var r = await c.ExpectAsync(200, Post, "api/runner/spaces/alice/app/batch", TestCore.Alice, new { events });
+        var results = r.GetProperty("results").EnumerateArray().ToArray();
+        Assert.Equal([200, 202, 200, 200, 200, 400, 409, 400, 400, 200], results.Select(x => x.GetProperty("status").GetInt32()));
+        Assert.Contains("BUILDING -> RUNNING", results[1].GetProperty("held").GetString());
+        Assert.Equal("RUNNING", results[2].GetProperty("stage").GetString());
+        Assert.False(results[3].GetProperty("duplicate").GetBoolean());
+        Assert.True(results[4].GetProperty("duplicate").GetBoolean());
+        Assert.Equal("stale_event", results[6].GetProperty("code").GetString());
+        Assert.Contains("teleport", results[8].GetProperty("error").GetString());
+        Assert.All(results.Where(x => x.GetProperty("status").GetInt32() >= 400), x => Assert.False(string.IsNullOrEmpty(x.GetProperty("error").GetString())));
+        Assert.Equal("RUNNING", (await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", TestCore.Alice)).GetProperty("stage").GetString());
+        Assert.Single(await c.Store.EventsAsync("alice/app"), e => e.EventId == "hb-1");
+
+        // Whole-request refusals: no token, not a list, too many, another Space's runner token (per entry: 403).
+        await c.ExpectAsync(401, Post, "api/runner/spaces/alice/app/batch", null, new { events });
+        await c.ExpectAsync(400, Post, "api/runner/spaces/alice/app/batch", TestCore.Alice, new { events = 5 });
+        await c.ExpectAsync(400, Post, "api/runner/spaces/alice/app/batch", TestCore.Alice,
+            new { events = Enumerable.Range(0, 1001).Select(_ => new { route = "heartbeat", body = new { } }) });
+        await c.CreateSpaceAsync("other");
+        var foreign = (await c.ExpectAsync(200, Post, "api/spaces/alice/other/tokens", TestCore.Alice)).GetProperty("token").GetString()!;
+        var denied = await c.ExpectAsync(200, Post, "api/runner/spaces/alice/app/batch", foreign, new { events = new[] { E("heartbeat", new()) } });
+        Assert.Equal(403, denied.GetProperty("results")[0].GetProperty("status").GetInt32());
+
+        // Through the runner client: results in order, with the acks and the core's messages.
+        using var runner = new GpuRunner.Client.RunnerClient(c.BaseUrl, "alice/app", TestCore.Alice);
+        var sent = await runner.SendBatchAsync([
+            (GpuRunner.Client.RunnerRoute.Heartbeat, $$"""{"eventId":"hb-2","at":"{{c.At()}}","runId":"run-1","gpus":[]}"""),
+            (GpuRunner.Client.RunnerRoute.Stage, $$"""{"eventId":"x","at":"{{c.At()}}","runId":"run-1","stage":"PAUSED"}"""),
+            (GpuRunner.Client.RunnerRoute.Heartbeat, $$"""{"eventId":"hb-2","at":"{{c.At()}}","runId":"run-1","gpus":[]}"""),
+        ]);
+        Assert.Equal([200, 400, 200], sent.Select(x => x.Status));
+        Assert.Equal([false, true], new[] { sent[0].Ack!.Duplicate, sent[2].Ack!.Duplicate });
+        Assert.Contains("core answered 400", sent[1].Error);
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
     public async Task LateEventIsReplayedWithCompensatingRows(string db)
     {
         await using var c = await TestCore.StartAsync(db);

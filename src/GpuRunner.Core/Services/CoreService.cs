@@ -8,6 +8,12 @@ namespace GpuRunner.Core.Services;
 /// (yet) — why; it is applied if the events it needs arrive within the late window.</summary>
 public sealed record Ack(bool Duplicate, string? RunId, SpaceState? State, string? Held = null);
 
+/// <summary>One runner event as the routes hand it over: a state event, or a heartbeat (Event null, Payload = its GPUs).</summary>
+public sealed record RunnerInput(string RunId, string EventId, SpaceEvent? Event, long AtMs, string? Payload, string? Detail);
+
+/// <summary>The answer to one event of a batch: its acknowledgement, or why it was refused.</summary>
+public sealed record RunnerOutcome(Ack? Ack, Exception? Refused);
+
 /// <summary>What the HTTP layer asks of the core. Pure domain decisions happen in <see cref="SpaceMachine"/>;
 /// this class authorises, dates events on the injected clock, and runs them in the store's writer.</summary>
 public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProvider clock)
@@ -162,35 +168,75 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
     /// writes it. Heartbeats only move the last evidence of life; other events go through the stage machine.
     /// </summary>
     public Task<Ack> RunnerEventAsync(Principal p, string id, string runId, string eventId, SpaceEvent? e, long atMs,
-        string? payload, string? detail, CancellationToken ct = default)
+        string? payload, string? detail, CancellationToken ct = default) =>
+        RunnerEventAsync(p, id, new RunnerInput(runId, eventId, e, atMs, payload, detail), ct);
+
+    public Task<Ack> RunnerEventAsync(Principal p, string id, RunnerInput input, CancellationToken ct = default)
     {
-        if (string.IsNullOrWhiteSpace(eventId) || eventId.Length > 200) throw Bad("eventId is required (at most 200 characters)");
-        if (string.IsNullOrWhiteSpace(runId) || runId.Length > 200) throw Bad("runId is required (at most 200 characters)");
         var now = NowMs;
-        machine.Policy.EnsureTimely(atMs, now);
-        var source = "run:" + runId;
+        Validate(p, id, input, now);
+        return store.WriteAsync(tx => ApplyRunner(tx, p, id, input, now), ct);
+    }
+
+    /// <summary>
+    /// Several runner events of one Space in one round trip and one work item of the writer (so one transaction):
+    /// each is validated, deduplicated and applied on its own, in the given order, exactly as if it had come alone;
+    /// a refused one does not affect the others. Results are in input order.
+    /// </summary>
+    public async Task<IReadOnlyList<RunnerOutcome>> RunnerEventsAsync(Principal p, string id, IReadOnlyList<RunnerInput> inputs, CancellationToken ct = default)
+    {
+        var now = NowMs;
+        var results = new RunnerOutcome[inputs.Count];
+        var valid = new List<int>(inputs.Count);
+        for (var i = 0; i < inputs.Count; i++)
+        {
+            try { Validate(p, id, inputs[i], now); valid.Add(i); }
+            catch (LifecycleException x) { results[i] = new RunnerOutcome(null, x); }
+        }
+        if (valid.Count == 0) return results;
+        await store.WriteAsync(tx =>
+        {
+            foreach (var i in valid)
+            {
+                // Each event refuses before it writes anything (the store's contract), so a refusal here leaves the
+                // events before it applied and the transaction sound.
+                try { results[i] = new RunnerOutcome(ApplyRunner(tx, p, id, inputs[i], now), null); }
+                catch (LifecycleException x) { results[i] = new RunnerOutcome(null, x); }
+            }
+            return 0;
+        }, ct);
+        return results;
+    }
+
+    private void Validate(Principal p, string id, RunnerInput input, long now)
+    {
+        if (string.IsNullOrWhiteSpace(input.EventId) || input.EventId.Length > 200) throw Bad("eventId is required (at most 200 characters)");
+        if (string.IsNullOrWhiteSpace(input.RunId) || input.RunId.Length > 200) throw Bad("runId is required (at most 200 characters)");
+        machine.Policy.EnsureTimely(input.AtMs, now);
         if (p.Kind == PrincipalKind.Runner && p.SpaceId != id)
             throw Forbidden($"cannot report for {id} with a runner token of {p.SpaceId}");
         // A Space's owner is its namespace (CreateAsync), so a user is checked without reading the Space.
         if (p.Kind == PrincipalKind.User && p.Name != id[..id.IndexOf('/')])
             throw Forbidden($"cannot report for {id} with user '{p.Name}'");
-        return store.WriteAsync(tx =>
+    }
+
+    private Ack ApplyRunner(IStoreTx tx, Principal p, string id, RunnerInput input, long now)
+    {
+        var source = "run:" + input.RunId;
+        if (input.Event is not { } e)
         {
-            if (e is null)
-            {
-                // Heartbeats are most of the traffic: two statements. The update goes first because it is the
-                // existence check (nothing is written for an unknown Space) and is idempotent (max), so a duplicate
-                // that only the insert detects has changed nothing.
-                if (!tx.Heartbeat(id, atMs)) throw NotFound(id);
-                var fresh = tx.TryInsertEvent(new StoredEvent(id, source, eventId, "heartbeat", atMs, now, false, payload));
-                return new Ack(!fresh, runId, null);
-            }
-            var s = tx.GetSpace(id) ?? throw NotFound(id);
-            p.EnsureCanReport(s);
-            if (tx.EventSeen(id, source, eventId)) return new Ack(true, runId, s);
-            var (next, held) = Apply(tx, s, e, source, eventId, detail, hold: true);
-            return new Ack(false, runId, next, held?.Message);
-        }, ct);
+            // Heartbeats are most of the traffic: two statements. The update goes first because it is the
+            // existence check (nothing is written for an unknown Space) and is idempotent (max), so a duplicate
+            // that only the insert detects has changed nothing.
+            if (!tx.Heartbeat(id, input.AtMs)) throw NotFound(id);
+            var fresh = tx.TryInsertEvent(new StoredEvent(id, source, input.EventId, "heartbeat", input.AtMs, now, false, input.Payload));
+            return new Ack(!fresh, input.RunId, null);
+        }
+        var s = tx.GetSpace(id) ?? throw NotFound(id);
+        p.EnsureCanReport(s);
+        if (tx.EventSeen(id, source, input.EventId)) return new Ack(true, input.RunId, s);
+        var (next, held) = Apply(tx, s, e, source, input.EventId, input.Detail, hold: true);
+        return new Ack(false, input.RunId, next, held?.Message);
     }
 
     /// <summary>

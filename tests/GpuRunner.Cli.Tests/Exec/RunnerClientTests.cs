@@ -36,6 +36,28 @@ public sealed class RunnerClientTests
     }
 
     [Fact]
+    public async Task ABatchWrapsTheStoredBodiesVerbatimAndReadsOneResultPerEntry()
+    {
+        var handler = new StubHandler(_ => Task.FromResult(Json(HttpStatusCode.OK,
+            """{"results":[{"status":200,"duplicate":true,"runId":"r1"},{"status":409,"error":"stale","code":"stale_event"},{"status":202,"duplicate":false,"held":"why"}]}""")));
+        using var client = new RunnerClient(new Uri("http://core.test"), "ns/app", "t", new HttpClient(handler));
+        var results = await client.SendBatchAsync([(RunnerRoute.Heartbeat, """{"eventId":"a"}"""), (RunnerRoute.Stage, """{"eventId":"b"}"""), (RunnerRoute.Exit, "{}")]);
+        var (request, body) = Assert.Single(handler.Seen);
+        Assert.Equal("http://core.test/api/runner/spaces/ns/app/batch", request.RequestUri!.ToString());
+        Assert.Equal("""{"events":[{"route":"heartbeat","body":{"eventId":"a"}},{"route":"stage","body":{"eventId":"b"}},{"route":"exit","body":{}}]}""", body);
+        Assert.Equal([200, 409, 202], results.Select(r => r.Status));
+        Assert.Equal(new RunnerAck(true, "r1"), results[0].Ack);
+        Assert.Equal("POST stage: core answered 409: stale", results[1].Error);
+        Assert.Equal("why", results[2].Ack!.Held);
+        Assert.True(results[2].Delivered);
+
+        var wrongLength = new StubHandler(_ => Task.FromResult(Json(HttpStatusCode.OK, """{"results":[]}""")));
+        using var c2 = new RunnerClient(new Uri("http://core.test"), "ns/app", "t", new HttpClient(wrongLength));
+        var e = await Assert.ThrowsAsync<RunnerApiException>(() => c2.SendBatchAsync([(RunnerRoute.Heartbeat, "{}")]));
+        Assert.True(e.IsTransient); // nothing is known: resend
+    }
+
+    [Fact]
     public async Task AHeldEventIsAnAcknowledgementThatSaysWhy()
     {
         var handler = new StubHandler(_ => Task.FromResult(Json(HttpStatusCode.Accepted,
