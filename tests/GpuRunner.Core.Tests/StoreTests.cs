@@ -50,6 +50,31 @@ public class StoreTests
         Assert.Null(await store.FindTokenAsync("ab12"));
     }
 
+    [Fact]
+    public async Task SqliteCheckpointsOffTheWritersPathAndLeavesAnEmptyWal()
+    {
+        await using var tdb = TestDb.Create("sqlite");
+        var path = tdb.Spec["sqlite:".Length..];
+        var store = tdb.Open(TimeProvider.System);
+        await store.InitializeAsync();
+        for (var b = 0; b < 20; b++)
+            await store.WriteAsync(tx =>
+            {
+                for (var i = 0; i < 500; i++) tx.InsertEvent(new StoredEvent("a/b", "s", $"e{b}-{i}", "heartbeat", 1, 1, false, new string('x', 200)));
+                return 0;
+            });
+        // The background loop copies the WAL into the database while the store runs (PASSIVE, every 250 ms) ...
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (new FileInfo(path).Length < 1_000_000 && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.True(new FileInfo(path).Length >= 1_000_000, "the database file grew: the WAL was checkpointed");
+        await store.DisposeAsync();
+        // ... and closing leaves everything in the database and an empty WAL.
+        Assert.True(!File.Exists(path + "-wal") || new FileInfo(path + "-wal").Length == 0);
+        await using var again = tdb.Open(TimeProvider.System);
+        await again.InitializeAsync();
+        Assert.Equal(10_000, await again.CountEventsAsync(null));
+    }
+
     [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
     public async Task EventsAreDeduplicatedOnSpaceSourceAndId(string db)
     {

@@ -194,13 +194,29 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
             catch (LifecycleException x) { results[i] = new RunnerOutcome(null, x); }
         }
         if (valid.Count == 0) return results;
+        // Heartbeats only move the last evidence of life forward (a max), so a batch moves it once, to its newest
+        // heartbeat: one UPDATE per batch instead of one per heartbeat.
+        var newest = long.MinValue;
+        foreach (var i in valid) if (inputs[i].Event is null) newest = Math.Max(newest, inputs[i].AtMs);
         await store.WriteAsync(tx =>
         {
+            bool? exists = null;
             foreach (var i in valid)
             {
                 // Each event refuses before it writes anything (the store's contract), so a refusal here leaves the
                 // events before it applied and the transaction sound.
-                try { results[i] = new RunnerOutcome(ApplyRunner(tx, p, id, inputs[i], now), null); }
+                try
+                {
+                    var input = inputs[i];
+                    if (input.Event is null)
+                    {
+                        exists ??= tx.Heartbeat(id, newest);
+                        if (exists == false) throw NotFound(id);
+                        var fresh = tx.TryInsertEvent(new StoredEvent(id, "run:" + input.RunId, input.EventId, "heartbeat", input.AtMs, now, false, input.Payload));
+                        results[i] = new RunnerOutcome(new Ack(!fresh, input.RunId, null), null);
+                    }
+                    else results[i] = new RunnerOutcome(ApplyRunner(tx, p, id, input, now), null);
+                }
                 catch (LifecycleException x) { results[i] = new RunnerOutcome(null, x); }
             }
             return 0;

@@ -35,6 +35,8 @@ public abstract class SqlCoreStore : ICoreStore
     protected abstract string Least { get; }
     protected abstract string Greatest { get; }
     protected virtual void BeforeSchema(DbConnection c, DbTransaction tx) { }
+    /// <summary>Store-specific background work started with the writer (SQLite: WAL checkpoints off the writer's path).</summary>
+    protected virtual void StartBackground() { }
     protected abstract bool TableExists(DbConnection c, DbTransaction tx, string table);
     protected abstract bool ColumnExists(DbConnection c, DbTransaction tx, string table, string column);
 
@@ -57,6 +59,7 @@ public abstract class SqlCoreStore : ICoreStore
             tx.Commit();
         }
         _writer ??= Task.Factory.StartNew(WriterLoop, TaskCreationOptions.LongRunning).Unwrap();
+        StartBackground();
         return Task.CompletedTask;
     }
 
