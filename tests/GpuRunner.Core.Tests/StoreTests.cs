@@ -92,6 +92,24 @@ public class StoreTests
     }
 
     [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task MultiRowInsertsTellFreshFromDuplicateRowByRow(string db)
+    {
+        await using var tdb = TestDb.Create(db);
+        await using var store = tdb.Open(TimeProvider.System);
+        await store.InitializeAsync();
+        StoredEvent Ev(string id, string source = "run:1") => new("a/b", source, id, "heartbeat", 1, 1, false, id == "e3" ? null : "[]");
+        await store.WriteAsync(tx => tx.TryInsertEvent(Ev("e5")));
+        // 87 rows = 64 + 16 + 4 + 1 + 1 + 1: every statement size; e5 is already stored, e7 comes twice, e9 from two runs.
+        var list = Enumerable.Range(0, 85).Select(i => Ev("e" + i)).Append(Ev("e7")).Append(Ev("e9", "run:2")).ToList();
+        var fresh = await store.WriteAsync(tx => tx.TryInsertEvents(list));
+        Assert.Equal(list.Count, fresh.Count);
+        for (var i = 0; i < list.Count; i++)
+            Assert.True(fresh[i] == (list[i].EventId != "e5" && i != 85), $"row {i} ({list[i].Source} {list[i].EventId}): {fresh[i]}");
+        Assert.Equal(1 + 84 + 1, await store.CountEventsAsync("a/b")); // e5 before; e0..e84 but e5; e9 of run 2
+        Assert.All(await store.WriteAsync(tx => tx.TryInsertEvents(list)), f => Assert.False(f)); // all known now
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
     public async Task APoisonItemFailsAloneWhileItsBatchCommits(string db)
     {
         await using var tdb = TestDb.Create(db);

@@ -194,29 +194,31 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
             catch (LifecycleException x) { results[i] = new RunnerOutcome(null, x); }
         }
         if (valid.Count == 0) return results;
-        // Heartbeats only move the last evidence of life forward (a max), so a batch moves it once, to its newest
-        // heartbeat: one UPDATE per batch instead of one per heartbeat.
+        // Heartbeats only move the last evidence of life forward (a max), so a batch moves it once, to its newest.
         var newest = long.MinValue;
         foreach (var i in valid) if (inputs[i].Event is null) newest = Math.Max(newest, inputs[i].AtMs);
         await store.WriteAsync(tx =>
         {
-            bool? exists = null;
-            foreach (var i in valid)
+            // Heartbeats first, all at once: one existence check + max, then their rows in a few multi-row INSERTs
+            // (they commute with everything else: only the last evidence of life depends on them).
+            var beats = valid.Where(i => inputs[i].Event is null).ToList();
+            if (beats.Count > 0)
             {
-                // Each event refuses before it writes anything (the store's contract), so a refusal here leaves the
-                // events before it applied and the transaction sound.
-                try
+                if (!tx.Heartbeat(id, newest))
+                    foreach (var i in beats) results[i] = new RunnerOutcome(null, NotFound(id));
+                else
                 {
-                    var input = inputs[i];
-                    if (input.Event is null)
-                    {
-                        exists ??= tx.Heartbeat(id, newest);
-                        if (exists == false) throw NotFound(id);
-                        var fresh = tx.TryInsertEvent(new StoredEvent(id, "run:" + input.RunId, input.EventId, "heartbeat", input.AtMs, now, false, input.Payload));
-                        results[i] = new RunnerOutcome(new Ack(!fresh, input.RunId, null), null);
-                    }
-                    else results[i] = new RunnerOutcome(ApplyRunner(tx, p, id, input, now), null);
+                    var fresh = tx.TryInsertEvents(beats.Select(i => new StoredEvent(id, "run:" + inputs[i].RunId, inputs[i].EventId, "heartbeat",
+                        inputs[i].AtMs, now, false, inputs[i].Payload)).ToList());
+                    for (var k = 0; k < beats.Count; k++)
+                        results[beats[k]] = new RunnerOutcome(new Ack(!fresh[k], inputs[beats[k]].RunId, null), null);
                 }
+            }
+            // Then the state events, in order. Each refuses before it writes anything (the store's contract), so a
+            // refusal leaves the events before it applied and the transaction sound.
+            foreach (var i in valid.Where(i => inputs[i].Event is not null))
+            {
+                try { results[i] = new RunnerOutcome(ApplyRunner(tx, p, id, inputs[i], now), null); }
                 catch (LifecycleException x) { results[i] = new RunnerOutcome(null, x); }
             }
             return 0;

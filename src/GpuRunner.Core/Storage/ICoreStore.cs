@@ -31,6 +31,9 @@ public interface IStoreTx
     /// <summary>Inserts unless (space, source, eventId) exists; false for a duplicate. One statement: the dedup is the
     /// unique key itself, inside the writer's transaction.</summary>
     bool TryInsertEvent(StoredEvent e);
+    /// <summary>Several <see cref="TryInsertEvent"/> in a few multi-row statements (one round trip per 64 rows):
+    /// true for each event inserted, false for a duplicate (also of an earlier one in the list).</summary>
+    IReadOnlyList<bool> TryInsertEvents(IReadOnlyList<StoredEvent> events);
     void InsertSpace(SpaceState s);
     void UpdateSpace(SpaceState s);
     /// <summary>Removes the Space, its events and runner tokens; its ledger rows stay (append-only).</summary>

@@ -243,6 +243,46 @@ public abstract class SqlCoreStore : ICoreStore
             Cmd("INSERT INTO events (space_id, source, event_id, kind, at_ms, received_ms, state_change, payload, detail) VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8) ON CONFLICT (space_id, source, event_id) DO NOTHING",
                 e.SpaceId, e.Source, e.EventId, e.Kind, e.AtMs, e.ReceivedMs, e.StateChange ? 1 : 0, e.Payload, e.Detail).ExecuteNonQuery() > 0;
 
+        public IReadOnlyList<bool> TryInsertEvents(IReadOnlyList<StoredEvent> events)
+        {
+            var fresh = new bool[events.Count];
+            var done = 0;
+            // A few fixed row counts, so each SQL text is prepared once and reused (SQLite statement cache, PostgreSQL
+            // auto-prepare) instead of one text per batch size.
+            foreach (var rows in new[] { 64, 16, 4, 1 })
+            {
+                while (events.Count - done >= rows)
+                {
+                    var values = new object?[rows * 9];
+                    for (var i = 0; i < rows; i++)
+                    {
+                        var e = events[done + i];
+                        var v = i * 9;
+                        (values[v], values[v + 1], values[v + 2], values[v + 3], values[v + 4], values[v + 5], values[v + 6], values[v + 7], values[v + 8]) =
+                            (e.SpaceId, e.Source, e.EventId, e.Kind, e.AtMs, e.ReceivedMs, e.StateChange ? 1 : 0, e.Payload, e.Detail);
+                    }
+                    var inserted = new HashSet<(string, string, string)>();
+                    using (var r = Cmd(MultiInsert(rows), values).ExecuteReader())
+                        while (r.Read()) inserted.Add((r.GetString(0), r.GetString(1), r.GetString(2)));
+                    // The same event twice in one statement is inserted once: its first occurrence is the fresh one.
+                    for (var i = 0; i < rows; i++)
+                    {
+                        var e = events[done + i];
+                        fresh[done + i] = inserted.Remove((e.SpaceId, e.Source, e.EventId));
+                    }
+                    done += rows;
+                }
+            }
+            return fresh;
+        }
+
+        private static readonly Dictionary<int, string> MultiInserts = new[] { 64, 16, 4, 1 }.ToDictionary(n => n, n =>
+            "INSERT INTO events (space_id, source, event_id, kind, at_ms, received_ms, state_change, payload, detail) VALUES " +
+            string.Join(", ", Enumerable.Range(0, n).Select(i => "(" + string.Join(", ", Enumerable.Range(i * 9, 9).Select(k => "@p" + k)) + ")")) +
+            " ON CONFLICT (space_id, source, event_id) DO NOTHING RETURNING space_id, source, event_id");
+
+        private static string MultiInsert(int rows) => MultiInserts[rows];
+
         public void InsertSpace(SpaceState s) =>
             Cmd("INSERT INTO spaces (id, uid, owner, stage, last_heartbeat_ms, state, updated_ms) VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6)",
                 s.Id, s.Uid, s.Owner, s.Stage.ToWire(), s.LastHeartbeatAtMs, CoreJson.State(s), NowMs).ExecuteNonQuery();
