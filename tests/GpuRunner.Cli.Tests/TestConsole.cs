@@ -9,7 +9,7 @@ public sealed class TestConsole(bool interactive = false) : IConsole
     public TextWriter Out => _out;
     public TextWriter Error => _err;
     public bool IsInteractive { get; } = interactive;
-    public int Width => interactive ? 120 : 0;
+    public int Width => IsInteractive ? 120 : 0;
     public string StdOut => _out.ToString();
     public string StdErr => _err.ToString();
 
