@@ -19,35 +19,58 @@ public sealed record Fold(SpaceState State, IReadOnlyList<UsageInterval> Closed,
 public sealed record Receipt(SpaceState State, IReadOnlyList<LedgerEntry> Ledger, LifecycleException? Held, bool Replayed);
 
 /// <summary>
-/// The canonical order of a Space's history: by the time the event happened (`at`), then by rank, then by arrival.
-/// Ranks only matter between events of the same millisecond: the owner's and visitors' actions first (they cause
-/// what a runner does next, e.g. a visit wakes a Space and a new run reports), then a run's own events in the order a
-/// runner makes them (registers, reports its device, starts, is ready, stops, exits), then the core clock's rules
-/// (lost heartbeats, sleep: conclusions from the runner's silence, so its own report of that instant wins). Delivery
-/// order never enters except between two events of the same instant and rank, which is what makes the state a
-/// function of the *set* of received events.
+/// The canonical order of a Space's history: by the time the event happened (`at`). Events of the same millisecond:
+/// the core clock's rules (lost heartbeats, sleep) last — they are conclusions from a runner's silence, so its own
+/// report of that instant wins; the rest in arrival order, except that the events of one run take the places they
+/// occupy in the order a runner makes them (registers, reports its device, starts, is ready, stops, exits), however
+/// they arrived. So delivery order only matters between different sources in the same millisecond, where nothing
+/// else can tell which came first, and the state is a function of the *set* of received events otherwise.
 /// </summary>
 public static class EventOrder
 {
+    /// <summary>A run's own order of its events.</summary>
     public static int Rank(SpaceEvent e) => e switch
     {
-        Created => 0,
-        HardwareRequested or SleepTimeSet or PauseRequested or RestartRequested or Visited or DeleteRequested => 1,
-        RunStarted => 2,
-        DeviceReported => 3,
-        StageReported { Stage: Stage.AppStarting } => 4,
-        StageReported { Stage: Stage.Running } => 5,
-        StageReported => 6,
-        RunExited => 7,
-        _ => 8, // HeartbeatsLost, SleepDue
+        RunStarted => 0,
+        DeviceReported => 1,
+        StageReported { Stage: Stage.AppStarting } => 2,
+        StageReported { Stage: Stage.Running } => 3,
+        StageReported => 4,
+        RunExited => 5,
+        _ => 6,
     };
 
-    public static readonly IComparer<LoggedEvent> Comparer = Comparer<LoggedEvent>.Create((a, b) =>
+    public static string? RunOf(SpaceEvent e) => e switch
     {
-        var c = a.Event.AtMs.CompareTo(b.Event.AtMs);
-        if (c == 0) c = Rank(a.Event).CompareTo(Rank(b.Event));
-        return c != 0 ? c : a.Arrival.CompareTo(b.Arrival);
-    });
+        RunStarted r => r.RunId, DeviceReported d => d.RunId, StageReported s => s.RunId, RunExited x => x.RunId, _ => null,
+    };
+
+    private static int Class(SpaceEvent e) => e switch { Created => 0, HeartbeatsLost or SleepDue => 2, _ => 1 };
+
+    /// <summary>Sorts <paramref name="events"/> into the canonical order, in place.</summary>
+    public static void Sort(List<LoggedEvent> events)
+    {
+        events.Sort((a, b) =>
+        {
+            var c = a.Event.AtMs.CompareTo(b.Event.AtMs);
+            if (c == 0) c = Class(a.Event).CompareTo(Class(b.Event));
+            return c != 0 ? c : a.Arrival.CompareTo(b.Arrival);
+        });
+        // Within each instant, each run's events go into the slots they hold, in the run's own order.
+        for (var start = 0; start < events.Count;)
+        {
+            var end = start + 1;
+            while (end < events.Count && events[end].Event.AtMs == events[start].Event.AtMs) end++;
+            if (end - start > 1)
+                foreach (var run in events.Skip(start).Take(end - start).Select(x => RunOf(x.Event)).Where(r => r is not null).Distinct().ToList())
+                {
+                    var slots = Enumerable.Range(start, end - start).Where(i => RunOf(events[i].Event) == run).ToList();
+                    var inOrder = slots.Select(i => events[i]).OrderBy(x => Rank(x.Event)).ThenBy(x => x.Arrival).ToList();
+                    for (var k = 0; k < slots.Count; k++) events[slots[k]] = inOrder[k];
+                }
+            start = end;
+        }
+    }
 }
 
 /// <summary>The append-only ledger's arithmetic: what to append so that its net content becomes what a fold closed.</summary>

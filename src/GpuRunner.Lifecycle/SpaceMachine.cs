@@ -68,14 +68,14 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
     }
 
     /// <summary>
-    /// Folds a Space's stored history in the canonical order (<see cref="EventOrder"/>), whatever order it arrived
+    /// Folds a Space's stored history in the canonical order (<see cref="EventOrder.Sort"/>), whatever order it arrived
     /// in. An event that does not fit where it falls (an illegal move, a run not registered yet, ...) is held: it
     /// changes nothing and is listed in <see cref="Fold.Held"/>. The result depends only on the set of events.
     /// </summary>
     public Fold Fold(string id, IEnumerable<LoggedEvent> history)
     {
         var ordered = history.ToList();
-        ordered.Sort(EventOrder.Comparer);
+        EventOrder.Sort(ordered);
         if (ordered.Count == 0 || ordered[0].Event is not Created c)
             throw new InvalidOperationException($"history of {id} must start with its creation");
         var state = Create(id, c);
@@ -323,8 +323,8 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
     /// <summary>
     /// The flavor a device report shows, decided with the core's own catalogue (README "Hardware mismatch rule"):
     /// from the report's facts, the flavors the hardware satisfies; the requested one if it is among them, else the
-    /// most expensive of them (what the hardware is at least worth; <see cref="Rate"/> then bills the cheaper of it
-    /// and the requested one), else none (null: billed as unmatched). Only a report without facts falls back to the
+    /// runner's own tier name if it is among them, else the most expensive of them (what the hardware is at least
+    /// worth; <see cref="Rate"/> then bills the cheaper of it and the requested one), else none (null: unmatched). Only a report without facts falls back to the
     /// runner's tier name, which comes from the runner's catalogue and may name flavors this core does not know.
     /// </summary>
     public (string? Flavor, string Summary) Detect(string requested, DeviceReported d)
@@ -334,7 +334,10 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
             return (d.DetectedFlavor, d.Summary ?? $"requested {requested}, the runner reports {d.DetectedFlavor ?? "no catalogue tier"}");
         var fits = Catalogue.Satisfied(facts);
         if (fits.Any(f => f.Id == requested)) return (requested, $"matches {requested}: {facts.Describe()}");
-        var best = fits.OrderByDescending(f => f.HourlyMicroUsd).ThenBy(f => f.Id, StringComparer.Ordinal).FirstOrDefault();
+        // The runner's own name is taken when the facts bear it out (it may have seen figures the report leaves out);
+        // otherwise the most the hardware is worth.
+        var best = fits.FirstOrDefault(f => f.Id == d.DetectedFlavor)
+                   ?? fits.OrderByDescending(f => f.HourlyMicroUsd).ThenBy(f => f.Id, StringComparer.Ordinal).FirstOrDefault();
         return best is null
             ? (null, $"requested {requested}, found {facts.Describe()}: no flavor of this core's catalogue{runnerSaid}")
             : (best.Id, $"requested {requested}, found {facts.Describe()}: {string.Join(", ", fits.Select(f => f.Id))} in this core's catalogue{runnerSaid}");

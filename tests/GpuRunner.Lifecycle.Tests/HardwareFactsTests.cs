@@ -64,6 +64,17 @@ public class HardwareFactsTests
     }
 
     [Fact]
+    public void TheRunnersNameDecidesBetweenFlavorsTheFactsAllowButNothingElse()
+    {
+        // Without host figures a T4 satisfies t4-small and t4-medium: the runner (which saw the host) said t4-small.
+        var noHost = new DeviceFacts([new GpuFact("Tesla T4", 15360)], null, null);
+        Assert.Equal("t4-small", Run("a10g-small", new DeviceReported("r1", "t4-small", null, noHost)).State.Mismatch!.Detected);
+        // A name the facts do not bear out is ignored: the most the hardware is worth.
+        Assert.Equal("t4-medium", Run("a10g-small", new DeviceReported("r1", "a10g-large", null, noHost)).State.Mismatch!.Detected);
+        Assert.Equal("t4-medium", Run("a10g-small", new DeviceReported("r1", null, null, noHost)).State.Mismatch!.Detected);
+    }
+
+    [Fact]
     public void FactsThatSatisfyTheRequestedFlavorAreNoMismatchWhateverTheRunnerCalledThem()
     {
         var d = Run("t4-small", new DeviceReported("r1", "t4-medium-old-name", null, T4(vcpu: 8, ramGB: 30)));

@@ -178,8 +178,27 @@ public class OutOfOrderTests
         SpaceEvent[] made = [new RunStarted("r", null), new DeviceReported("r", null, null), new StageReported("r", Stage.AppStarting, null),
             new StageReported("r", Stage.Running, null), new StageReported("r", Stage.Stopped, null), new RunExited("r", 0, null, null)];
         var logged = made.Select((e, i) => new LoggedEvent(e with { AtMs = t }, 100 - i)).ToList(); // arrival reversed
-        logged.Sort(EventOrder.Comparer);
-        Assert.Equal(made.Select(e => e.GetType()), logged.Select(l => l.Event.GetType()));
+        EventOrder.Sort(logged);
+        Assert.Equal(made.Select(e => e with { AtMs = t }), logged.Select(l => l.Event));
+    }
+
+    [Fact]
+    public void CanonicalOrderKeepsArrivalBetweenSourcesOfOneInstantAndPutsTheClocksRulesLast()
+    {
+        var t = Driver.At(1);
+        LoggedEvent L(SpaceEvent e, long arrival) => new(e with { AtMs = t }, arrival);
+        var list = new List<LoggedEvent>
+        {
+            L(new HeartbeatsLost(), 1),                                   // the clock's conclusion: after the runner's events
+            L(new StageReported("r1", Stage.Running, null), 2),
+            L(new HardwareRequested("a10g-small", null), 3),              // the owner, between two runs
+            L(new StageReported("r2", Stage.AppStarting, null), 4),
+            L(new RunStarted("r2", null), 5),                             // r2's own order: runs before APP_STARTING
+            L(new StageReported("r1", Stage.AppStarting, null), 6),       // r1's: APP_STARTING before RUNNING
+            L(new Created("alice", "gradio", "t4-small", null, "u") , 7),
+        };
+        EventOrder.Sort(list);
+        Assert.Equal([7, 6, 3, 5, 4, 2, 1], list.Select(x => x.Arrival));
     }
 
     [Fact]
