@@ -121,23 +121,89 @@ public sealed class RunnerClient : IDisposable
         }
     }
 
+    /// <summary>
+    /// Posts several already-serialized bodies in one request (POST batch; at most 1000). The core applies them in this
+    /// order, each exactly as if it had been sent alone, and answers each with the status its own route would have
+    /// given. Throws <see cref="RunnerApiException"/> only when the request as a whole failed (nothing is known then).
+    /// </summary>
+    public async Task<IReadOnlyList<RunnerBatchResult>> SendBatchAsync(IReadOnlyList<(RunnerRoute Route, string Json)> events,
+        CancellationToken ct = default)
+    {
+        var sb = new StringBuilder("{\"events\":[");
+        for (var i = 0; i < events.Count; i++)
+            sb.Append(i == 0 ? "" : ",").Append("{\"route\":\"").Append(PathOf(events[i].Route)).Append("\",\"body\":").Append(events[i].Json).Append('}');
+        sb.Append("]}");
+        var what = $"POST batch of {events.Count}";
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(Timeout);
+        string body;
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, new Uri(CoreUrl, _basePath + "batch"))
+            {
+                Content = new StringContent(sb.ToString(), Encoding.UTF8, "application/json"),
+            };
+            request.Headers.Authorization = _authorization;
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
+            if (!response.IsSuccessStatusCode)
+                throw await RunnerApiException.FromResponseAsync(response, what, timeout.Token);
+            body = await response.Content.ReadAsStringAsync(timeout.Token);
+        }
+        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+        {
+            throw new RunnerApiException($"{what}: no answer from {CoreUrl} within {Timeout.TotalSeconds:0.#} s", null, e);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new RunnerApiException($"{what}: cannot reach {CoreUrl}: {Innermost(e).Message}", null, e);
+        }
+        try
+        {
+            using var doc = JsonDocument.Parse(body);
+            if (!doc.RootElement.TryGetProperty("results", out var results) || results.ValueKind != JsonValueKind.Array || results.GetArrayLength() != events.Count)
+                throw new JsonException("no 'results' list of the right length");
+            var list = new List<RunnerBatchResult>(events.Count);
+            var i = 0;
+            foreach (var r in results.EnumerateArray())
+            {
+                var status = r.TryGetProperty("status", out var st) && st.ValueKind == JsonValueKind.Number ? st.GetInt32() : 500;
+                var error = r.TryGetProperty("error", out var er) && er.ValueKind == JsonValueKind.String ? er.GetString() : null;
+                list.Add(status is >= 200 and < 300
+                    ? new RunnerBatchResult(status, ReadAck(r), null)
+                    : new RunnerBatchResult(status, null, $"POST {PathOf(events[i].Route)}: core answered {status}: {error ?? "(no message)"}"));
+                i++;
+            }
+            return list;
+        }
+        catch (JsonException e)
+        {
+            // 2xx without a readable answer: nothing can be acknowledged; the events are resent (the core dedups).
+            throw new RunnerApiException($"{what}: unreadable answer from the core ({e.Message})", 502, e);
+        }
+    }
+
     private static RunnerAck ParseAck(string body)
     {
         if (string.IsNullOrWhiteSpace(body)) return new RunnerAck();
         try
         {
             using var doc = JsonDocument.Parse(body);
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) return new RunnerAck();
-            var duplicate = root.TryGetProperty("duplicate", out var d) && d.ValueKind == JsonValueKind.True;
-            var runId = root.TryGetProperty("runId", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
-            return new RunnerAck(duplicate, runId);
+            return doc.RootElement.ValueKind == JsonValueKind.Object ? ReadAck(doc.RootElement) : new RunnerAck();
         }
         catch (JsonException)
         {
             // A 2xx is an acknowledgement whatever its body says; the event was applied.
             return new RunnerAck();
         }
+    }
+
+    private static RunnerAck ReadAck(JsonElement root)
+    {
+        var duplicate = root.TryGetProperty("duplicate", out var d) && d.ValueKind == JsonValueKind.True;
+        var runId = root.TryGetProperty("runId", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
+        var held = root.TryGetProperty("held", out var h) && h.ValueKind == JsonValueKind.String ? h.GetString() : null;
+        return new RunnerAck(duplicate, runId, held);
     }
 
     private static Exception Innermost(Exception e)

@@ -10,6 +10,8 @@ namespace GpuRunner.Client;
 /// <summary>The route an event goes to, under /api/runner/spaces/{ns}/{name}/.</summary>
 public enum RunnerRoute { Runs, Device, Stage, Heartbeat, Exit }
 
+// Several stored events go in one request to POST batch: {"events": [{"route": "heartbeat", "body": <its body>}]}.
+
 /// <summary>Lifecycle stages a runner may report.</summary>
 public static class RunnerStages
 {
@@ -31,8 +33,17 @@ public sealed record HeartbeatEvent(string EventId, DateTimeOffset At, string Ru
 
 public sealed record ExitEvent(string EventId, DateTimeOffset At, string RunId, int ExitCode, string? Signal = null, string? StderrTail = null);
 
-/// <summary>The core's answer to an accepted event. <see cref="Duplicate"/>: it had been applied before.</summary>
-public sealed record RunnerAck(bool Duplicate = false, string? RunId = null);
+/// <summary>The core's answer to an accepted event. <see cref="Duplicate"/>: it had been received before.
+/// <see cref="Held"/> (202): stored but not applied yet, because it does not fit the events the core has so far (why);
+/// the core applies it if the events it follows arrive within its late window. Delivered either way.</summary>
+public sealed record RunnerAck(bool Duplicate = false, string? RunId = null, string? Held = null);
+
+/// <summary>One entry's answer in a batch (POST batch): the status its own route would have answered, with the
+/// acknowledgement (2xx) or the core's `error` message.</summary>
+public sealed record RunnerBatchResult(int Status, RunnerAck? Ack, string? Error)
+{
+    public bool Delivered => Status is >= 200 and < 300;
+}
 
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]

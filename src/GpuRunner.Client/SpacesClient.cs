@@ -95,11 +95,28 @@ public sealed class SpacesClient : IDisposable
     }
 
     /// <summary>Issues a runner token for the Space (owner only) and returns it.</summary>
-    public async Task<string> IssueRunnerTokenAsync(string space, CancellationToken ct = default)
+    public async Task<string> IssueRunnerTokenAsync(string space, CancellationToken ct = default) =>
+        (await IssueRunnerTokenWithIdAsync(space, ct)).Token;
+
+    /// <summary>Issues a runner token (owner only): the secret (shown this once) and its id (for list and revoke).</summary>
+    public async Task<(string Token, string Id)> IssueRunnerTokenWithIdAsync(string space, CancellationToken ct = default)
     {
         var r = await JsonAsync(HttpMethod.Post, $"api/spaces/{SpacePath(space)}/tokens", null, ct);
-        return r.TryGetProperty("token", out var t) && t.GetString() is { Length: > 0 } s
+        var token = r.TryGetProperty("token", out var t) && t.ValueKind == JsonValueKind.String && t.GetString() is { Length: > 0 } s
             ? s : throw new SpacesApiException("POST tokens: the core answered without a token", null);
+        return (token, r.TryGetProperty("id", out var i) && i.ValueKind == JsonValueKind.String ? i.GetString()! : "");
+    }
+
+    /// <summary>The Space's runner tokens (owner only): a JSON array of {id, prefix, kind, space, createdBy, created}.</summary>
+    public Task<JsonElement> ListRunnerTokensAsync(string space, CancellationToken ct = default) =>
+        JsonAsync(HttpMethod.Get, $"api/spaces/{SpacePath(space)}/tokens", null, ct);
+
+    /// <summary>Revokes one runner token of the Space by its id (owner only); refused with 401 from then on.</summary>
+    public Task<JsonElement> RevokeRunnerTokenAsync(string space, string tokenId, CancellationToken ct = default)
+    {
+        if (string.IsNullOrWhiteSpace(tokenId) || tokenId.Any(c => !char.IsAsciiLetterOrDigit(c)))
+            throw new ArgumentException($"a token id is letters and digits (see 'spaces token {space} --list'), got '{tokenId}'");
+        return JsonAsync(HttpMethod.Delete, $"api/spaces/{SpacePath(space)}/tokens/{tokenId}", null, ct);
     }
 
     private async Task<JsonElement> JsonAsync(HttpMethod method, string path, Dictionary<string, object?>? body, CancellationToken ct)

@@ -56,6 +56,7 @@ public static class CoreHost
         HubEndpoints.Map(app, o);
         RunnerEndpoints.Map(app, o);
         UsageEndpoints.Map(app, o);
+        TokenEndpoints.Map(app, o);
         app.MapFallback((HttpContext ctx) => ApiErrors.WriteAsync(ctx, 404, $"no route {ctx.Request.Method} {ctx.Request.Path}", "not_found"));
         return app;
     }

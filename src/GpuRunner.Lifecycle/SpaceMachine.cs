@@ -67,6 +67,77 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
         return new Step(state, closed);
     }
 
+    /// <summary>
+    /// Folds a Space's stored history in the canonical order (<see cref="EventOrder.Sort"/>), whatever order it arrived
+    /// in. An event that does not fit where it falls (an illegal move, a run not registered yet, ...) is held: it
+    /// changes nothing and is listed in <see cref="Fold.Held"/>. The result depends only on the set of events.
+    /// </summary>
+    public Fold Fold(string id, IEnumerable<LoggedEvent> history)
+    {
+        var ordered = history.ToList();
+        EventOrder.Sort(ordered);
+        if (ordered.Count == 0 || ordered[0].Event is not Created c)
+            throw new InvalidOperationException($"history of {id} must start with its creation");
+        var state = Create(id, c);
+        var last = c.AtMs;
+        var closed = new List<UsageInterval>();
+        var held = new List<HeldEvent>();
+        foreach (var x in ordered.Skip(1))
+        {
+            last = Math.Max(last, x.Event.AtMs);
+            try
+            {
+                var step = Apply(state, x.Event);
+                state = step.State;
+                closed.AddRange(step.Closed);
+            }
+            catch (LifecycleException why) { held.Add(new HeldEvent(x, why)); }
+        }
+        return new Fold(state with { LastStateEventAtMs = last }, closed, held);
+    }
+
+    /// <summary>
+    /// Receives one state event into a Space whose state <paramref name="s"/> is the fold of its stored history.
+    /// The result is always the fold of the history with the event added (so any delivery order of the same events
+    /// ends in the same state and the same net ledger):
+    /// <list type="bullet">
+    /// <item>newer than everything stored: applied to <paramref name="s"/> directly (the fold would end with it);</item>
+    /// <item>otherwise (late or out of order): the history is re-folded with the event in its place, and the ledger
+    /// gets compensating rows for intervals that changed (<see cref="Ledger.Reconcile"/>).</item>
+    /// </list>
+    /// When the event does not fit where it falls: with <paramref name="holdIfUnfit"/> (runner events, which may
+    /// arrive before the events they follow) it is held — stored, changing nothing, applied by a later fold once
+    /// the missing events arrive; without (owner and core actions, decided now) the refusal is thrown and nothing
+    /// changes. <paramref name="history"/> and <paramref name="recorded"/> are read only for a re-fold.
+    /// </summary>
+    public Receipt Receive(SpaceState s, SpaceEvent e, bool holdIfUnfit, Func<IEnumerable<LoggedEvent>> history,
+        Func<IEnumerable<LedgerEntry>> recorded)
+    {
+        if (e is Created) throw new LifecycleException(LifecycleErrorKind.Conflict, $"{s.Id} already exists");
+        if (e.AtMs < s.CreatedAtMs)
+            throw new LifecycleException(LifecycleErrorKind.Stale,
+                $"event at {Time.Format(e.AtMs)} predates the creation of {s.Id} at {Time.Format(s.CreatedAtMs)}");
+        if (e.AtMs > s.LastStateEventAtMs)
+        {
+            try
+            {
+                var step = Apply(s, e);
+                return new Receipt(step.State, step.Closed.Select(i => new LedgerEntry(i, +1)).ToList(), null, false);
+            }
+            catch (LifecycleException why) when (holdIfUnfit)
+            {
+                return new Receipt(s with { LastStateEventAtMs = e.AtMs }, [], why, false);
+            }
+        }
+        var mine = new LoggedEvent(e, long.MaxValue);
+        var fold = Fold(s.Id, history().Append(mine));
+        var held = fold.Held.FirstOrDefault(h => ReferenceEquals(h.Event, mine))?.Why;
+        if (held is not null && !holdIfUnfit) throw held;
+        // Heartbeats are not state events: their evidence is carried over, never re-derived.
+        var next = fold.State with { LastHeartbeatAtMs = s.LastHeartbeatAtMs };
+        return new Receipt(next, Ledger.Reconcile(recorded(), fold.Closed), held, true);
+    }
+
     /// <summary>A heartbeat only moves the last evidence of life forward; order does not matter.</summary>
     public static SpaceState Heartbeat(SpaceState s, long atMs) =>
         s.LastHeartbeatAtMs >= atMs ? s : s with { LastHeartbeatAtMs = atMs };
@@ -129,10 +200,9 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
             case DeviceReported d:
             {
                 EnsureRun(s, d.RunId);
-                var mismatch = d.DetectedFlavor == s.RequestedFlavor ? null
-                    : new HardwareMismatch(s.RequestedFlavor, d.DetectedFlavor,
-                        d.Summary ?? $"requested {s.RequestedFlavor}, the runner reports {d.DetectedFlavor ?? "no catalogue tier"}", e.AtMs);
-                return s with { RunId = d.RunId, DetectedFlavor = d.DetectedFlavor, Mismatch = mismatch };
+                var (detected, summary) = Detect(s.RequestedFlavor, d);
+                var mismatch = detected == s.RequestedFlavor ? null : new HardwareMismatch(s.RequestedFlavor, detected, summary, e.AtMs);
+                return s with { RunId = d.RunId, DetectedFlavor = detected, Mismatch = mismatch };
             }
             case RunExited x:
             {
@@ -232,8 +302,9 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
 
     /// <summary>
     /// What the running Space is billed as. Normally its current flavor at its price. Mismatch rule: when the runner's
-    /// device report names other hardware than requested, bill the cheaper of the two; when it matches no catalogue
-    /// tier, bill nothing ("unmatched", $0) — the requested rate is never billed for hardware that was not delivered.
+    /// device report shows other hardware than requested (<see cref="Detect"/>), bill the cheaper of the two; when it
+    /// matches no flavor of this catalogue, bill nothing ("unmatched", $0) — the requested rate is never billed for
+    /// hardware that was not delivered.
     /// </summary>
     public (string Requested, string Billed, long Hourly)? Rate(SpaceState s)
     {
@@ -247,6 +318,29 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
             return detected.HourlyMicroUsd < price ? (id, detected.Id, detected.HourlyMicroUsd) : (id, id, price);
         }
         return (id, id, price);
+    }
+
+    /// <summary>
+    /// The flavor a device report shows, decided with the core's own catalogue (README "Hardware mismatch rule"):
+    /// from the report's facts, the flavors the hardware satisfies; the requested one if it is among them, else the
+    /// runner's own tier name if it is among them, else the most expensive of them (what the hardware is at least
+    /// worth; <see cref="Rate"/> then bills the cheaper of it and the requested one), else none (null: unmatched). Only a report without facts falls back to the
+    /// runner's tier name, which comes from the runner's catalogue and may name flavors this core does not know.
+    /// </summary>
+    public (string? Flavor, string Summary) Detect(string requested, DeviceReported d)
+    {
+        var runnerSaid = d.DetectedFlavor is null ? "" : $" (the runner's catalogue says {d.DetectedFlavor})";
+        if (d.Facts is not { } facts)
+            return (d.DetectedFlavor, d.Summary ?? $"requested {requested}, the runner reports {d.DetectedFlavor ?? "no catalogue tier"}");
+        var fits = Catalogue.Satisfied(facts);
+        if (fits.Any(f => f.Id == requested)) return (requested, $"matches {requested}: {facts.Describe()}");
+        // The runner's own name is taken when the facts bear it out (it may have seen figures the report leaves out);
+        // otherwise the most the hardware is worth.
+        var best = fits.FirstOrDefault(f => f.Id == d.DetectedFlavor)
+                   ?? fits.OrderByDescending(f => f.HourlyMicroUsd).ThenBy(f => f.Id, StringComparer.Ordinal).FirstOrDefault();
+        return best is null
+            ? (null, $"requested {requested}, found {facts.Describe()}: no flavor of this core's catalogue{runnerSaid}")
+            : (best.Id, $"requested {requested}, found {facts.Describe()}: {string.Join(", ", fits.Select(f => f.Id))} in this core's catalogue{runnerSaid}");
     }
 
     /// <summary>Effective sleep time in seconds; null = never sleeps.</summary>

@@ -74,8 +74,10 @@ public sealed record RestartRequested(bool Factory) : SpaceEvent;
 public sealed record Visited : SpaceEvent;
 public sealed record RunStarted(string RunId, string? Host) : SpaceEvent;
 public sealed record StageReported(string RunId, Stage Stage, string? Message) : SpaceEvent;
-/// <summary>Detected flavor: the report's `tier.flavor` (null when no catalogue tier matched).</summary>
-public sealed record DeviceReported(string RunId, string? DetectedFlavor, string? Summary) : SpaceEvent;
+/// <summary>A runner's device report. <see cref="Facts"/>: the hardware it found, which the core prices against its
+/// own catalogue; <see cref="DetectedFlavor"/>: the runner's own tier name (`tier.flavor`, from the runner's
+/// catalogue; null when none matched), used only when a report carries no facts.</summary>
+public sealed record DeviceReported(string RunId, string? DetectedFlavor, string? Summary, DeviceFacts? Facts = null) : SpaceEvent;
 public sealed record RunExited(string RunId, int ExitCode, string? Signal, string? StderrTail) : SpaceEvent;
 /// <summary>Made by the core's clock; `AtMs` is the last evidence that the Space was running.</summary>
 public sealed record HeartbeatsLost : SpaceEvent;

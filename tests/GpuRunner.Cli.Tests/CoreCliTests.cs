@@ -32,7 +32,7 @@ public class CoreCliTests
     }
 
     [Fact]
-    public async Task SpacesCommandsAgainstARealCoreIncludingTokenJson()
+    public async Task SpacesCommandsAgainstARealCoreIncludingTokensListAndRevoke()
     {
         var db = Path.Combine(Path.GetTempPath(), $"gpurunner-cli-{Guid.NewGuid():N}.db");
         var o = new GpuRunner.Core.CoreOptions { RunTimeRules = false };
@@ -50,10 +50,42 @@ public class CoreCliTests
             (code, console) = await TestConsole.RunAsync(["spaces", "token", "alice/app", "--json", .. auth]);
             Assert.True(code == 0, console.StdErr);
             using var doc = System.Text.Json.JsonDocument.Parse(console.StdOut);
-            Assert.Equal(["space", "kind", "token"], doc.RootElement.EnumerateObject().Select(p => p.Name));
+            Assert.Equal(["space", "kind", "id", "token"], doc.RootElement.EnumerateObject().Select(p => p.Name));
             Assert.Equal("alice/app", doc.RootElement.GetProperty("space").GetString());
             Assert.Equal("runner", doc.RootElement.GetProperty("kind").GetString());
-            Assert.False(string.IsNullOrEmpty(doc.RootElement.GetProperty("token").GetString()));
+            var token = doc.RootElement.GetProperty("token").GetString()!;
+            var id = doc.RootElement.GetProperty("id").GetString()!;
+            Assert.StartsWith("grr_", token);
+
+            // Text: the token alone on the last line, its id named above it.
+            (code, console) = await TestConsole.RunAsync(["spaces", "token", "alice/app", .. auth]);
+            Assert.True(code == 0, console.StdErr);
+            var lines = console.StdOut.TrimEnd().Split('\n');
+            Assert.StartsWith("grr_", lines[^1]);
+            Assert.Contains("--revoke ", lines[0]);
+
+            (code, console) = await TestConsole.RunAsync(["spaces", "token", "alice/app", "--list", .. auth]);
+            Assert.True(code == 0, console.StdErr);
+            Assert.Equal(2, console.StdOut.TrimEnd().Split('\n').Length);
+            Assert.Contains(id + "  " + token[..8], console.StdOut);
+            Assert.DoesNotContain(token, console.StdOut);
+
+            (code, console) = await TestConsole.RunAsync(["spaces", "token", "alice/app", "--revoke", id, .. auth]);
+            Assert.True(code == 0, console.StdErr);
+            Assert.Contains($"revoked runner token {id}", console.StdOut);
+            (code, console) = await TestConsole.RunAsync(["spaces", "token", "alice/app", "--list", "--json", .. auth]);
+            using (var listed = System.Text.Json.JsonDocument.Parse(console.StdOut))
+                Assert.DoesNotContain(listed.RootElement.EnumerateArray(), t => t.GetProperty("id").GetString() == id);
+            // The core's refusals: exit 2 with its message; --list with --revoke is a usage error.
+            (code, console) = await TestConsole.RunAsync(["spaces", "token", "alice/app", "--revoke", id, .. auth]);
+            Assert.Equal(2, code);
+            Assert.Contains("no runner token with id", console.StdErr);
+            (code, console) = await TestConsole.RunAsync(["spaces", "token", "alice/app", "--list", "--revoke", id, .. auth]);
+            Assert.Equal(2, code);
+            Assert.Contains("not both", console.StdErr);
+            (code, console) = await TestConsole.RunAsync(["spaces", "token", "alice/app", "--revoke", id, "--core", url, "--token", token]);
+            Assert.Equal(2, code);
+            Assert.Contains("revoked", console.StdErr);
         }
         finally
         {

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using GpuRunner.Lifecycle;
 
 namespace GpuRunner.Core.Tests;
 
@@ -44,6 +45,21 @@ public class ApiTests
         await c.ExpectAsync(200, Delete, "api/repos/delete", TestCore.Alice, new { name = "app", organization = "alice", type = "space" });
         await c.ExpectAsync(404, Get, "api/spaces/alice/app/runtime", TestCore.Alice);
         await c.CreateSpaceAsync(); // the name is free again
+    }
+
+    [SkippableTheory, InlineData("sqlite")]
+    public async Task ErrorsAreJsonAndProblemJsonWhenAsked(string db)
+    {
+        await using var c = await TestCore.StartAsync(db);
+        using (var plain = await c.SendAsync(Get, "api/spaces/alice/nope/runtime", TestCore.Alice))
+            Assert.Equal("application/json", plain.Content.Headers.ContentType!.MediaType);
+        using var req = new HttpRequestMessage(Get, new Uri(c.BaseUrl, "api/spaces/alice/nope/runtime"));
+        req.Headers.Authorization = new("Bearer", TestCore.Alice);
+        req.Headers.Accept.ParseAdd("application/problem+json");
+        using var problem = await c.Http.SendAsync(req);
+        Assert.Equal(404, (int)problem.StatusCode);
+        Assert.Equal("application/problem+json", problem.Content.Headers.ContentType!.MediaType);
+        Assert.Contains("\"error\":", await problem.Content.ReadAsStringAsync());
     }
 
     [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
@@ -137,6 +153,67 @@ public class ApiTests
     }
 
     [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task ABatchAnswersEachEventAsItsOwnRouteWould(string db)
+    {
+        await using var c = await TestCore.StartAsync(db);
+        await c.CreateSpaceAsync();
+        object E(string route, Dictionary<string, object?> body)
+        {
+            body.TryAdd("eventId", c.NextEventId());
+            body.TryAdd("at", c.At());
+            body.TryAdd("runId", "run-1");
+            return new { route, body };
+        }
+        var hb = new Dictionary<string, object?> { ["eventId"] = "hb-1", ["gpus"] = new[] { new { index = 0, utilizationPct = 50 } } };
+        var events = new[]
+        {
+            E("runs", new() { ["host"] = "h" }),
+            E("stage", new() { ["stage"] = "RUNNING" }),                                      // 202: held (no APP_STARTING yet)
+            E("stage", new() { ["stage"] = "APP_STARTING" }),                                 // 200, and the RUNNING now fits
+            E("heartbeat", hb),
+            E("heartbeat", new(hb)),                                                          // the same event again: duplicate
+            E("stage", new() { ["stage"] = "FLYING" }),                                       // 400
+            E("heartbeat", new() { ["at"] = c.At(TimeSpan.FromHours(-25)) }),                 // 409 stale
+            E("exit", new() { ["exitCode"] = "one" }),                                        // 400 (type)
+            new { route = "teleport", body = new { } },                                       // 400 (route)
+            E("heartbeat", new()),                                                            // 200
+        };
+        var r = await c.ExpectAsync(200, Post, "api/runner/spaces/alice/app/batch", TestCore.Alice, new { events });
+        var results = r.GetProperty("results").EnumerateArray().ToArray();
+        Assert.Equal([200, 202, 200, 200, 200, 400, 409, 400, 400, 200], results.Select(x => x.GetProperty("status").GetInt32()));
+        Assert.Contains("BUILDING -> RUNNING", results[1].GetProperty("held").GetString());
+        Assert.Equal("RUNNING", results[2].GetProperty("stage").GetString());
+        Assert.False(results[3].GetProperty("duplicate").GetBoolean());
+        Assert.True(results[4].GetProperty("duplicate").GetBoolean());
+        Assert.Equal("stale_event", results[6].GetProperty("code").GetString());
+        Assert.Contains("teleport", results[8].GetProperty("error").GetString());
+        Assert.All(results.Where(x => x.GetProperty("status").GetInt32() >= 400), x => Assert.False(string.IsNullOrEmpty(x.GetProperty("error").GetString())));
+        Assert.Equal("RUNNING", (await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", TestCore.Alice)).GetProperty("stage").GetString());
+        Assert.Single(await c.Store.EventsAsync("alice/app"), e => e.EventId == "hb-1");
+
+        // Whole-request refusals: no token, not a list, too many, another Space's runner token (per entry: 403).
+        await c.ExpectAsync(401, Post, "api/runner/spaces/alice/app/batch", null, new { events });
+        await c.ExpectAsync(400, Post, "api/runner/spaces/alice/app/batch", TestCore.Alice, new { events = 5 });
+        await c.ExpectAsync(400, Post, "api/runner/spaces/alice/app/batch", TestCore.Alice,
+            new { events = Enumerable.Range(0, 1001).Select(_ => new { route = "heartbeat", body = new { } }) });
+        await c.CreateSpaceAsync("other");
+        var foreign = (await c.ExpectAsync(200, Post, "api/spaces/alice/other/tokens", TestCore.Alice)).GetProperty("token").GetString()!;
+        var denied = await c.ExpectAsync(200, Post, "api/runner/spaces/alice/app/batch", foreign, new { events = new[] { E("heartbeat", new()) } });
+        Assert.Equal(403, denied.GetProperty("results")[0].GetProperty("status").GetInt32());
+
+        // Through the runner client: results in order, with the acks and the core's messages.
+        using var runner = new GpuRunner.Client.RunnerClient(c.BaseUrl, "alice/app", TestCore.Alice);
+        var sent = await runner.SendBatchAsync([
+            (GpuRunner.Client.RunnerRoute.Heartbeat, $$"""{"eventId":"hb-2","at":"{{c.At()}}","runId":"run-1","gpus":[]}"""),
+            (GpuRunner.Client.RunnerRoute.Stage, $$"""{"eventId":"x","at":"{{c.At()}}","runId":"run-1","stage":"PAUSED"}"""),
+            (GpuRunner.Client.RunnerRoute.Heartbeat, $$"""{"eventId":"hb-2","at":"{{c.At()}}","runId":"run-1","gpus":[]}"""),
+        ]);
+        Assert.Equal([200, 400, 200], sent.Select(x => x.Status));
+        Assert.Equal([false, true], new[] { sent[0].Ack!.Duplicate, sent[2].Ack!.Duplicate });
+        Assert.Contains("core answered 400", sent[1].Error);
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
     public async Task LateEventIsReplayedWithCompensatingRows(string db)
     {
         await using var c = await TestCore.StartAsync(db);
@@ -174,18 +251,90 @@ public class ApiTests
     }
 
     [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
-    public async Task LateEventThatContradictsHistoryIsRefusedAndNothingChanges(string db)
+    public async Task LateEventThatDoesNotFitIsHeldAndNothingChanges(string db)
     {
         await using var c = await TestCore.StartAsync(db);
         await c.CreateSpaceAsync();
         await c.UpAsync();
         c.Clock.Advance(TimeSpan.FromMinutes(5));
         await c.ExpectAsync(200, Post, "api/spaces/alice/app/pause", TestCore.Alice);
-        // A RUNNING report dated before the pause, from a run that was never registered then: does not fit.
-        var r = await c.RunnerAsync("stage", new() { ["at"] = c.At(TimeSpan.FromMinutes(-1)), ["stage"] = "STOPPED", ["runId"] = "run-2" }, status: 409);
-        Assert.Contains("run", r.GetProperty("error").GetString());
+        // A STOPPED report dated before the pause, from a run that was never registered: stored and held (202), in
+        // case the run's registration is late too; nothing changes.
+        var r = await c.RunnerAsync("stage", new() { ["eventId"] = "held-1", ["at"] = c.At(TimeSpan.FromMinutes(-1)), ["stage"] = "STOPPED", ["runId"] = "run-2" }, status: 202);
+        Assert.Contains("run-2", r.GetProperty("held").GetString());
+        Assert.Equal("PAUSED", r.GetProperty("stage").GetString());
+        Assert.False(r.GetProperty("duplicate").GetBoolean());
+        // Its retry is a duplicate, like any other event's.
+        var again = await c.RunnerAsync("stage", new() { ["eventId"] = "held-1", ["at"] = c.At(TimeSpan.FromMinutes(-1)), ["stage"] = "STOPPED", ["runId"] = "run-2" });
+        Assert.True(again.GetProperty("duplicate").GetBoolean());
         var ledger = await c.ExpectAsync(200, Get, "api/usage/spaces/alice/app/ledger", TestCore.Alice);
         Assert.Equal(300.0m, Assert.Single(ledger.EnumerateArray()).GetProperty("seconds").GetDecimal());
+        Assert.Equal("PAUSED", (await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", TestCore.Alice)).GetProperty("stage").GetString());
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task OutOfOrderDeliveryEndsLikeInOrderDelivery(string db)
+    {
+        await using var c = await TestCore.StartAsync(db);
+        await c.CreateSpaceAsync("inorder");
+        await c.CreateSpaceAsync("shuffled");
+        c.Clock.Advance(TimeSpan.FromMinutes(61));
+        // One run, as the runner made it (minutes before now): 40 min RUNNING, a clean stop.
+        var run = new (string Id, string Route, double Minute, Dictionary<string, object?> Body)[]
+        {
+            ("runs", "runs", -60, new() { ["host"] = "h" }),
+            ("device", "device", -59, new() { ["report"] = new { tier = new { flavor = "t4-medium", summary = "matches t4-medium" } } }),
+            ("starting", "stage", -59, new() { ["stage"] = "APP_STARTING" }),
+            ("running", "stage", -50, new() { ["stage"] = "RUNNING" }),
+            ("hb-1", "heartbeat", -40, new() { ["gpus"] = Array.Empty<object>() }),
+            ("hb-2", "heartbeat", -20, new() { ["gpus"] = Array.Empty<object>() }),
+            ("stopped", "stage", -10, new() { ["stage"] = "STOPPED" }),
+            ("exit", "exit", -10, new() { ["exitCode"] = 0 }),
+        };
+        Task<JsonElement> Send(string space, int i, int status = 200)
+        {
+            var (id, route, minute, body) = run[i];
+            var b = new Dictionary<string, object?>(body) { ["eventId"] = id, ["at"] = c.At(TimeSpan.FromMinutes(minute)) };
+            return c.RunnerAsync(route, b, space: "alice/" + space, status: status);
+        }
+        for (var i = 0; i < run.Length; i++) await Send("inorder", i);
+
+        // The same events, the end first and the start last (as after a network partition and a retry storm).
+        Assert.Contains("not registered", (await Send("shuffled", 6, 202)).GetProperty("held").GetString()); // STOPPED
+        await Send("shuffled", 5);                                                                           // a heartbeat
+        await Send("shuffled", 0);                                                                           // runs
+        Assert.Contains("BUILDING -> RUNNING", (await Send("shuffled", 3, 202)).GetProperty("held").GetString());
+        // The exit fits what has arrived so far (an exit during start-up: a failure), so it applies for now ...
+        Assert.Equal("PAUSED", (await Send("shuffled", 7)).GetProperty("stage").GetString());
+        Assert.True((await Send("shuffled", 6)).GetProperty("duplicate").GetBoolean());                     // a retry
+        await Send("shuffled", 4);
+        await Send("shuffled", 1);
+        // ... and the late APP_STARTING re-folds the run: everything fits, the run ended with a clean stop.
+        Assert.Equal("STOPPED", (await Send("shuffled", 2)).GetProperty("stage").GetString());
+
+        var a = await c.ExpectAsync(200, Get, "api/spaces/alice/inorder/runtime", TestCore.Alice);
+        var b = await c.ExpectAsync(200, Get, "api/spaces/alice/shuffled/runtime", TestCore.Alice);
+        foreach (var key in new[] { "stage", "hardware", "stageSince", "runId", "lastHeartbeat", "detectedHardware", "hardwareMismatch", "billing", "pauseReason", "errorMessage" })
+            Assert.Equal(a.GetProperty(key).GetRawText(), b.GetProperty(key).GetRawText());
+        Assert.Equal("STOPPED", a.GetProperty("stage").GetString());
+        var ia = await c.ExpectAsync(200, Get, "api/usage/spaces/alice/inorder?period=2026-11", TestCore.Alice);
+        var ib = await c.ExpectAsync(200, Get, "api/usage/spaces/alice/shuffled?period=2026-11", TestCore.Alice);
+        Assert.Equal(600_000, ia.GetProperty("owedMicroUSD").GetInt64()); // 40 min x $0.90/h
+        Assert.Equal(ia.GetProperty("owedMicroUSD").GetInt64(), ib.GetProperty("owedMicroUSD").GetInt64());
+        static string[] Net(JsonElement ledger) => ledger.EnumerateArray()
+            .GroupBy(r => (r.GetProperty("start").GetString(), r.GetProperty("end").GetString(), r.GetProperty("billedFlavor").GetString()))
+            .Where(g => g.Sum(r => r.GetProperty("sign").GetInt32()) != 0)
+            .Select(g => $"{g.Key} x{g.Sum(r => r.GetProperty("sign").GetInt32())}").Order().ToArray();
+        Assert.Equal(Net(await c.ExpectAsync(200, Get, "api/usage/spaces/alice/inorder/ledger", TestCore.Alice)),
+            Net(await c.ExpectAsync(200, Get, "api/usage/spaces/alice/shuffled/ledger", TestCore.Alice)));
+        Assert.Equal(run.Length, (await c.Store.EventsAsync("alice/shuffled")).Count(e => e.Source == "run:run-1")); // each stored once
+
+        // Outside the window the answer is still a refusal, for stage events as for heartbeats.
+        var stale = await c.RunnerAsync("stage", new() { ["at"] = c.At(TimeSpan.FromHours(-25)), ["stage"] = "RUNNING" }, space: "alice/shuffled", status: 409);
+        Assert.Equal("stale_event", stale.GetProperty("code").GetString());
+        Assert.Contains("late window", stale.GetProperty("error").GetString());
+        var future = await c.RunnerAsync("exit", new() { ["at"] = c.At(TimeSpan.FromMinutes(10)), ["exitCode"] = 1 }, space: "alice/shuffled", status: 422);
+        Assert.Contains("future", future.GetProperty("error").GetString());
     }
 
     [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
@@ -195,14 +344,16 @@ public class ApiTests
         await c.CreateSpaceAsync();
         await c.CreateSpaceAsync("free", hardware: null);
         await c.RunnerAsync("runs", new() { ["host"] = "h" });
-        var e = await c.RunnerAsync("stage", new() { ["stage"] = "RUNNING" }, status: 409);
-        Assert.Equal("illegal_transition", e.GetProperty("code").GetString());
-        Assert.Contains("BUILDING -> RUNNING", e.GetProperty("error").GetString());
+        // A runner's move that does not fit is held (202; its APP_STARTING may still arrive late), never applied.
+        var e = await c.RunnerAsync("stage", new() { ["stage"] = "RUNNING" }, status: 202);
+        Assert.Contains("BUILDING -> RUNNING", e.GetProperty("held").GetString());
         Assert.Equal("BUILDING", (await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", TestCore.Alice)).GetProperty("stage").GetString());
 
+        c.Clock.Advance(TimeSpan.FromMinutes(1));
         await c.ExpectAsync(200, Post, "api/spaces/alice/app/pause", TestCore.Alice);
-        await c.RunnerAsync("stage", new() { ["stage"] = "APP_STARTING" }, status: 409);
-        await c.RunnerAsync("runs", new() { ["runId"] = "run-2" }, status: 409);
+        Assert.Contains("PAUSED -> APP_STARTING", (await c.RunnerAsync("stage", new() { ["stage"] = "APP_STARTING" }, status: 202)).GetProperty("held").GetString());
+        await c.RunnerAsync("runs", new() { ["runId"] = "run-2" }, status: 202);
+        Assert.Equal("PAUSED", (await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", TestCore.Alice)).GetProperty("stage").GetString());
 
         var rule = await c.ExpectAsync(422, Post, "api/spaces/alice/free/sleeptime", TestCore.Alice, new { seconds = 3600 });
         Assert.Contains("cannot be set", rule.GetProperty("error").GetString());
@@ -346,6 +497,97 @@ public class ApiTests
         var p = await c.Store.FindTokenAsync(Services.Tokens.Hash(token));
         Assert.Equal("alice/app", p!.SpaceId);
         Assert.Null(await c.Store.FindTokenAsync(token)); // the plain token is not a key
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task TheCoreBillsTheDeviceFactsWithItsOwnCatalogue(string db)
+    {
+        // This core's catalogue names and prices flavors its own way; the runner's (the built-in one) calls a T4
+        // host "t4-small", a name this core has never heard of.
+        var catalogue = new HardwareCatalogue([
+            new Flavor("cpu-basic", "CPU basic", "2 vCPU", "16 GB", "50 GB", null, 0),
+            new Flavor("nv-t4", "T4", "4 vCPU", "15 GB", "50 GB", new Accelerator("gpu", "T4", 1, "16 GB", "Nvidia"), 500_000),
+            new Flavor("nv-a10g", "A10G", "4 vCPU", "15 GB", "110 GB", new Accelerator("gpu", "A10G", 1, "24 GB", "Nvidia"), 1_200_000),
+        ]);
+        await using var c = await TestCore.StartAsync(db, o => o.Catalogue = catalogue);
+        await c.CreateSpaceAsync(hardware: "nv-a10g");
+        await c.RunnerAsync("runs", new() { ["host"] = "h" });
+        var report = new
+        {
+            schema = "gpurunner.report/1",
+            host = new { vcpu = 4, memoryBytes = 16_106_127_360L },
+            gpus = new[] { new { index = 0, name = "Tesla T4", memoryTotalMiB = 15360 } },
+            tier = new { flavor = "t4-small", exact = true, summary = "matches t4-small" },
+        };
+        await c.RunnerAsync("device", new() { ["report"] = report });
+        await c.RunnerAsync("stage", new() { ["stage"] = "APP_STARTING" });
+        await c.RunnerAsync("stage", new() { ["stage"] = "RUNNING" });
+        c.Clock.Advance(TimeSpan.FromMinutes(60));
+        var rt = await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", TestCore.Alice);
+        var mm = rt.GetProperty("hardwareMismatch");
+        Assert.Equal(("nv-a10g", "nv-t4", "nv-t4"), (mm.GetProperty("requested").GetString(), mm.GetProperty("detected").GetString(), mm.GetProperty("billedAs").GetString()));
+        Assert.Contains("Tesla T4", mm.GetProperty("summary").GetString());
+        Assert.Equal(500_000, rt.GetProperty("billing").GetProperty("hourlyMicroUSD").GetInt64()); // not $1.20, not $0
+        await c.ExpectAsync(200, Post, "api/spaces/alice/app/pause", TestCore.Alice);
+        var inv = await c.ExpectAsync(200, Get, "api/usage/spaces/alice/app?period=2026-11", TestCore.Alice);
+        var line = Assert.Single(inv.GetProperty("lines").EnumerateArray());
+        Assert.Equal(("nv-t4", 500_000L), (line.GetProperty("flavor").GetString(), line.GetProperty("owedMicroUSD").GetInt64()));
+
+        // Figures that are not numbers are unknown (not compared), a GPU entry that is not an object is a 400: never a 500.
+        await c.RunnerAsync("device", new() { ["report"] = new { gpus = new[] { new { name = "Tesla T4", memoryTotalMiB = "lots" } }, host = new { vcpu = "four" } } });
+        await c.RunnerAsync("device", new() { ["report"] = new { gpus = new[] { 5 } } }, status: 400);
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task RunnerTokensAreListedByIdAndRevokedAtOnceByTheOwnerOnly(string db)
+    {
+        await using var c = await TestCore.StartAsync(db);
+        await c.CreateSpaceAsync();
+        await c.CreateSpaceAsync("other");
+        var issued = await c.ExpectAsync(200, Post, "api/spaces/alice/app/tokens", TestCore.Alice);
+        var (token, id) = (issued.GetProperty("token").GetString()!, issued.GetProperty("id").GetString()!);
+        var keep = (await c.ExpectAsync(200, Post, "api/spaces/alice/app/tokens", TestCore.Alice)).GetProperty("token").GetString()!;
+        var otherSpace = (await c.ExpectAsync(200, Post, "api/spaces/alice/other/tokens", TestCore.Alice)).GetProperty("token").GetString()!;
+        Assert.Equal(token[..8], issued.GetProperty("prefix").GetString());
+        await c.UpAsync(token: token); // used (and cached by the core) before it is revoked
+
+        var list = await c.ExpectAsync(200, Get, "api/spaces/alice/app/tokens", TestCore.Alice);
+        Assert.Equal(2, list.GetArrayLength());
+        var mine = list.EnumerateArray().Single(t => t.GetProperty("id").GetString() == id);
+        Assert.Equal((token[..8], "alice", "runner"), (mine.GetProperty("prefix").GetString(), mine.GetProperty("createdBy").GetString(), mine.GetProperty("kind").GetString()));
+        Assert.DoesNotContain(token, list.GetRawText());
+        Assert.DoesNotContain(keep, list.GetRawText());
+        Assert.DoesNotContain(Services.Tokens.Hash(token), list.GetRawText());
+
+        // Who may list and revoke: the owner only. Another user, the Space's own runner, another Space's runner: 403.
+        foreach (var who in new[] { TestCore.Bob, token, otherSpace, TestCore.Admin })
+        {
+            await c.ExpectAsync(403, Get, "api/spaces/alice/app/tokens", who);
+            await c.ExpectAsync(403, Delete, $"api/spaces/alice/app/tokens/{id}", who);
+        }
+        await c.ExpectAsync(401, Delete, $"api/spaces/alice/app/tokens/{id}", null);
+        await c.ExpectAsync(404, Delete, "api/spaces/alice/other/tokens/" + id, TestCore.Alice); // not that Space's token
+        await c.ExpectAsync(404, Delete, "api/spaces/alice/app/tokens/000000000000", TestCore.Alice);
+
+        var revoked = await c.ExpectAsync(200, Delete, $"api/spaces/alice/app/tokens/{id}", TestCore.Alice);
+        Assert.True(revoked.GetProperty("revoked").GetBoolean());
+        // At once: the very next request with it is a 401, on runner routes and reads alike.
+        var denied = await c.RunnerAsync("heartbeat", new(), token, status: 401);
+        Assert.Contains("revoked", denied.GetProperty("error").GetString());
+        await c.ExpectAsync(401, Get, "api/spaces/alice/app/runtime", token);
+        await c.RunnerAsync("heartbeat", new(), keep); // the other token still works
+        Assert.Equal(1, (await c.ExpectAsync(200, Get, "api/spaces/alice/app/tokens", TestCore.Alice)).GetArrayLength());
+        await c.ExpectAsync(404, Delete, $"api/spaces/alice/app/tokens/{id}", TestCore.Alice); // already gone
+
+        // The client and its checks.
+        using var client = new GpuRunner.Client.SpacesClient(c.BaseUrl, TestCore.Alice);
+        var (t2, id2) = await client.IssueRunnerTokenWithIdAsync("alice/app");
+        Assert.Equal(Services.Tokens.Id(Services.Tokens.Hash(t2)), id2);
+        Assert.Equal(2, (await client.ListRunnerTokensAsync("alice/app")).GetArrayLength());
+        Assert.Equal(id2, (await client.RevokeRunnerTokenAsync("alice/app", id2)).GetProperty("id").GetString());
+        await Assert.ThrowsAsync<ArgumentException>(() => client.RevokeRunnerTokenAsync("alice/app", "../x"));
+        var gone = await Assert.ThrowsAsync<GpuRunner.Client.SpacesApiException>(() => client.RevokeRunnerTokenAsync("alice/app", id2));
+        Assert.Equal(System.Net.HttpStatusCode.NotFound, gone.Status);
     }
 
     [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]

@@ -86,6 +86,7 @@ public class JsonContextTests
             new Created("alice", "docker", "t4-small", null, "u1") { AtMs = T }, new HardwareRequested("a10g-small", 60) { AtMs = T },
             new SleepTimeSet(-1), new PauseRequested(true, "why"), new RestartRequested(true), new Visited { AtMs = T },
             new RunStarted("r1", null), new StageReported("r1", Stage.RuntimeError, "m"), new DeviceReported("r1", null, "s"),
+            new DeviceReported("r1", "t4-small", null, new DeviceFacts([new GpuFact("Tesla T4", 15360), new GpuFact("", null)], 8, 32_000_000_000)),
             new RunExited("r1", 137, "SIGKILL", "tail"), new HeartbeatsLost(), new SleepDue(), new DeleteRequested(),
         ];
         foreach (var e in events)

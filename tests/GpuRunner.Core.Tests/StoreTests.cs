@@ -31,6 +31,51 @@ public class StoreTests
     }
 
     [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task ADatabaseFromBeforeTokenPrefixesGainsTheColumnAndKeepsItsTokens(string db)
+    {
+        await using var tdb = TestDb.Create(db);
+        await using (var first = tdb.Open(TimeProvider.System)) await first.InitializeAsync();
+        // The tokens table as the first release made it, with a runner token in it.
+        await tdb.ExecAsync("ALTER TABLE tokens DROP COLUMN prefix");
+        await tdb.ExecAsync("INSERT INTO tokens (hash, kind, user_name, space_id, created_ms) VALUES ('ab12', 'runner', 'alice', 'alice/app', 5)");
+        await using var store = tdb.Open(TimeProvider.System);
+        await store.InitializeAsync();
+        var old = Assert.Single(await store.WriteAsync(tx => tx.RunnerTokens("alice/app")));
+        Assert.Equal(new RunnerTokenRow("ab12", null, "alice", 5), old);
+        Assert.Equal("alice/app", (await store.FindTokenAsync("ab12"))!.SpaceId);
+        await store.WriteAsync(tx => { tx.InsertToken("cd34", "runner", "alice", "alice/app", "grr_AbCd"); return 0; });
+        Assert.Equal([null, "grr_AbCd"], (await store.WriteAsync(tx => tx.RunnerTokens("alice/app"))).Select(t => t.Prefix));
+        Assert.True(await store.WriteAsync(tx => tx.DeleteRunnerToken("alice/app", "ab12")));
+        Assert.False(await store.WriteAsync(tx => tx.DeleteRunnerToken("alice/other", "cd34"))); // another Space's id does not reach it
+        Assert.Null(await store.FindTokenAsync("ab12"));
+    }
+
+    [Fact]
+    public async Task SqliteCheckpointsOffTheWritersPathAndLeavesAnEmptyWal()
+    {
+        await using var tdb = TestDb.Create("sqlite");
+        var path = tdb.Spec["sqlite:".Length..];
+        var store = tdb.Open(TimeProvider.System);
+        await store.InitializeAsync();
+        for (var b = 0; b < 20; b++)
+            await store.WriteAsync(tx =>
+            {
+                for (var i = 0; i < 500; i++) tx.InsertEvent(new StoredEvent("a/b", "s", $"e{b}-{i}", "heartbeat", 1, 1, false, new string('x', 200)));
+                return 0;
+            });
+        // The background loop copies the WAL into the database while the store runs (PASSIVE, every 250 ms) ...
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (new FileInfo(path).Length < 1_000_000 && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.True(new FileInfo(path).Length >= 1_000_000, "the database file grew: the WAL was checkpointed");
+        await store.DisposeAsync();
+        // ... and closing leaves everything in the database and an empty WAL.
+        Assert.True(!File.Exists(path + "-wal") || new FileInfo(path + "-wal").Length == 0);
+        await using var again = tdb.Open(TimeProvider.System);
+        await again.InitializeAsync();
+        Assert.Equal(10_000, await again.CountEventsAsync(null));
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
     public async Task EventsAreDeduplicatedOnSpaceSourceAndId(string db)
     {
         await using var tdb = TestDb.Create(db);
@@ -44,6 +89,24 @@ public class StoreTests
         Assert.False(await store.WriteAsync(tx => tx.EventSeen("a/b", "run:3", "e1")));
         await Assert.ThrowsAnyAsync<DbException>(() => store.WriteAsync(tx => { tx.InsertEvent(Ev("a/b", "run:1", "e1")); return 0; }));
         Assert.Equal(3, await store.CountEventsAsync(null));
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task MultiRowInsertsTellFreshFromDuplicateRowByRow(string db)
+    {
+        await using var tdb = TestDb.Create(db);
+        await using var store = tdb.Open(TimeProvider.System);
+        await store.InitializeAsync();
+        StoredEvent Ev(string id, string source = "run:1") => new("a/b", source, id, "heartbeat", 1, 1, false, id == "e3" ? null : "[]");
+        await store.WriteAsync(tx => tx.TryInsertEvent(Ev("e5")));
+        // 87 rows = 64 + 16 + 4 + 1 + 1 + 1: every statement size; e5 is already stored, e7 comes twice, e9 from two runs.
+        var list = Enumerable.Range(0, 85).Select(i => Ev("e" + i)).Append(Ev("e7")).Append(Ev("e9", "run:2")).ToList();
+        var fresh = await store.WriteAsync(tx => tx.TryInsertEvents(list));
+        Assert.Equal(list.Count, fresh.Count);
+        for (var i = 0; i < list.Count; i++)
+            Assert.True(fresh[i] == (list[i].EventId != "e5" && i != 85), $"row {i} ({list[i].Source} {list[i].EventId}): {fresh[i]}");
+        Assert.Equal(1 + 84 + 1, await store.CountEventsAsync("a/b")); // e5 before; e0..e84 but e5; e9 of run 2
+        Assert.All(await store.WriteAsync(tx => tx.TryInsertEvents(list)), f => Assert.False(f)); // all known now
     }
 
     [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]

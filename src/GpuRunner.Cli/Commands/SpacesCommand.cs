@@ -6,7 +6,8 @@ using GpuRunner.Client;
 namespace GpuRunner.Cli.Commands;
 
 /// <summary>
-/// `gpurunner spaces create|runtime|hardware|sleeptime|pause|restart|usage|token`: the core's Space API from a shell.
+/// `gpurunner spaces create|runtime|hardware|sleeptime|pause|restart|usage|token [--list|--revoke ID]`: the core's
+/// Space API from a shell.
 /// --core/--token or GPURUNNER_CORE_URL/GPURUNNER_TOKEN. Exit 2 when the core refuses (its `error` is printed) or
 /// cannot be reached.
 /// </summary>
@@ -108,19 +109,36 @@ public static class SpacesCommand
         }
         {
             var s = space();
-            var c = new Command("token", "Issue a runner token for a Space (owner only); printed on the last line.") { s };
+            var list = new Option<bool>("--list") { Description = "List the Space's runner tokens by id and prefix (the secrets are never shown again)." };
+            var revoke = new Option<string?>("--revoke") { Description = "Revoke the runner token with this id (from --list); it gets 401 at once." };
+            var c = new Command("token", "Issue a runner token for a Space (owner only; printed on the last line), or --list / --revoke ID.") { s, list, revoke };
             c.SetHandler(console, async (p, ct) =>
             {
+                if (p.GetValue(list) && p.GetValue(revoke) is not null) throw new CommandException("give --list or --revoke ID, not both");
                 using var cl = Client(p);
                 try
                 {
-                    var token = await cl.IssueRunnerTokenAsync(p.GetValue(s)!, ct);
+                    var id = p.GetValue(s)!;
+                    if (p.GetValue(list))
+                    {
+                        Print(console, p, await cl.ListRunnerTokensAsync(id, ct), j => j.GetArrayLength() == 0
+                            ? $"{id} has no runner tokens"
+                            : string.Join('\n', j.EnumerateArray().Select(t =>
+                                $"{Str(t, "id")}  {Str(t, "prefix") + "…",-10} created {Str(t, "created")} by {Str(t, "createdBy")}")));
+                        return ReturnCode.Ok;
+                    }
+                    if (p.GetValue(revoke) is { } tokenId)
+                    {
+                        Print(console, p, await cl.RevokeRunnerTokenAsync(id, tokenId, ct), j => $"revoked runner token {Str(j, "id")} ({Str(j, "prefix")}…) of {id}");
+                        return ReturnCode.Ok;
+                    }
+                    var (token, tid) = await cl.IssueRunnerTokenWithIdAsync(id, ct);
                     if (p.GetValue(CommonOptions.Json))
-                        console.Out.WriteLine(JsonSerializer.Serialize(new Dictionary<string, string?> { ["space"] = p.GetValue(s), ["kind"] = "runner", ["token"] = token },
+                        console.Out.WriteLine(JsonSerializer.Serialize(new Dictionary<string, string?> { ["space"] = id, ["kind"] = "runner", ["id"] = tid, ["token"] = token },
                             SpacesJsonContext.Default.DictionaryStringString));
                     else
                     {
-                        console.Out.WriteLine($"runner token for {p.GetValue(s)} (shown once; the core keeps only its hash):");
+                        console.Out.WriteLine($"runner token {tid} for {id} (shown once; the core keeps only its hash; revoke: --revoke {tid}):");
                         console.Out.WriteLine(token);
                     }
                     return ReturnCode.Ok;

@@ -38,9 +38,9 @@ public sealed class EventRecorder : IAsyncDisposable
 
     /// <summary>Opens the outbox for this core+space and starts draining it (including what earlier runs left).</summary>
     public static EventRecorder ForCore(Outbox outbox, SendEvent send, RunnerLog log, BackoffPolicy? policy = null,
-        TimeProvider? time = null)
+        TimeProvider? time = null, SendBatch? sendBatch = null)
     {
-        var sender = new OutboxSender(outbox, send, log.Line, policy);
+        var sender = new OutboxSender(outbox, send, log.Line, policy, sendBatch: sendBatch);
         var pending = outbox.PendingCount();
         if (pending > 0) log.Line($"{pending} event(s) left by an earlier run are pending in {outbox.Location}; sending them first");
         var recorder = new EventRecorder(outbox, sender, log, time ?? TimeProvider.System);

@@ -47,6 +47,6 @@ public static class ExecServices
         var outbox = Outbox.OpenOrFallback(OutboxDirectories(), Outbox.TargetOf(core.Url, core.Space), log.Line);
         var client = new RunnerClient(core.Url, core.Space, core.Token, http?.Invoke());
         log.Line($"reporting to {core.Url} as {core.Space} (outbox {outbox.Location})");
-        return EventRecorder.ForCore(outbox, client.SendAsync, log);
+        return EventRecorder.ForCore(outbox, client.SendAsync, log, sendBatch: client.SendBatchAsync);
     }
 }

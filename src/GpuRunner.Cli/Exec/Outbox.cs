@@ -143,19 +143,25 @@ public sealed class Outbox : IDisposable
     }
 
     /// <summary>The oldest pending event of this target, or null when nothing is pending.</summary>
-    public OutboxEvent? Head()
+    public OutboxEvent? Head() => Pending(1).FirstOrDefault();
+
+    /// <summary>The oldest <paramref name="max"/> pending events of this target, oldest first.</summary>
+    public IReadOnlyList<OutboxEvent> Pending(int max)
     {
         lock (_gate)
         {
             using var cmd = _db.CreateCommand();
             cmd.CommandText = """
-                SELECT seq, event_id, route, body, attempts, created_at FROM events WHERE target = $t ORDER BY seq LIMIT 1
+                SELECT seq, event_id, route, body, attempts, created_at FROM events WHERE target = $t ORDER BY seq LIMIT $n
                 """;
             cmd.Parameters.AddWithValue("$t", Target);
+            cmd.Parameters.AddWithValue("$n", max);
             using var r = cmd.ExecuteReader();
-            if (!r.Read()) return null;
-            return new OutboxEvent(r.GetInt64(0), r.GetString(1), Enum.Parse<RunnerRoute>(r.GetString(2)), r.GetString(3),
-                r.GetInt32(4), DateTimeOffset.Parse(r.GetString(5), System.Globalization.CultureInfo.InvariantCulture));
+            var list = new List<OutboxEvent>();
+            while (r.Read())
+                list.Add(new OutboxEvent(r.GetInt64(0), r.GetString(1), Enum.Parse<RunnerRoute>(r.GetString(2)), r.GetString(3),
+                    r.GetInt32(4), DateTimeOffset.Parse(r.GetString(5), System.Globalization.CultureInfo.InvariantCulture)));
+            return list;
         }
     }
 

@@ -37,19 +37,23 @@ public static class ApiErrors
         }
         catch (Exception e) when (!ctx.Response.HasStarted && !ctx.RequestAborted.IsCancellationRequested)
         {
-            var (status, message, code) = e switch
-            {
-                LifecycleException l => (StatusOf(l.Kind), l.Message, KindCode(l.Kind)),
-                ApiException a => (a.Status, a.Message, a.Status switch { 401 => "unauthorized", 413 => "too_large", _ => "bad_request" }),
-                BadHttpRequestException b => (b.StatusCode, b.StatusCode == 413
-                    ? "request body too large" : "bad request: " + b.Message, b.StatusCode == 413 ? "too_large" : "bad_request"),
-                _ => (500, "internal error in the core (logged); please report it", "internal"),
-            };
+            var (status, message, code) = Describe(e);
             var log = ctx.RequestServices.GetService(typeof(ILoggerFactory)) as ILoggerFactory;
             if (status == 500) log?.CreateLogger("GpuRunner.Core").LogError(e, "{Method} {Path} failed", ctx.Request.Method, ctx.Request.Path);
             await WriteAsync(ctx, status, message, code);
         }
     }
+
+    /// <summary>The status, message and code an exception answers with (500 and a generic message for a bug).</summary>
+    public static (int Status, string Message, string Code) Describe(Exception e) => e switch
+    {
+        LifecycleException l => (StatusOf(l.Kind), l.Message, KindCode(l.Kind)),
+        ApiException a => (a.Status, a.Message, a.Status switch { 401 => "unauthorized", 413 => "too_large", _ => "bad_request" }),
+        BadHttpRequestException b => (b.StatusCode, b.StatusCode == 413
+            ? "request body too large" : "bad request: " + b.Message, b.StatusCode == 413 ? "too_large" : "bad_request"),
+        JsonException j => (400, "malformed JSON body: " + j.Message.Split(". Path:")[0], "bad_request"),
+        _ => (500, "internal error in the core (logged); please report it", "internal"),
+    };
 
     private static string KindCode(LifecycleErrorKind k) => k switch
     {
@@ -66,7 +70,11 @@ public static class ApiErrors
     {
         ctx.Response.Clear();
         ctx.Response.StatusCode = status;
-        ctx.Response.ContentType = "application/problem+json";
+        // ProblemDetails' own media type when the caller asks for it; plain application/json otherwise, because Hub
+        // clients read the body's `error` only from a response they recognise as JSON (@huggingface/hub checks that
+        // Content-Type starts with "application/json").
+        var problem = ctx.Request.Headers.Accept.ToString().Contains("application/problem+json", StringComparison.OrdinalIgnoreCase);
+        ctx.Response.ContentType = problem ? "application/problem+json" : "application/json; charset=utf-8";
         if (status == 401) ctx.Response.Headers.WWWAuthenticate = "Bearer";
         var body = new Dictionary<string, object?>
         {

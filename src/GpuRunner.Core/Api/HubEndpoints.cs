@@ -27,6 +27,8 @@ public static class HubEndpoints
             return TypedResults.Ok(new Dictionary<string, object?>
             {
                 ["type"] = p.Kind == PrincipalKind.User ? "user" : "runner", ["name"] = p.Name, ["space"] = p.SpaceId, ["isAdmin"] = p.IsAdmin,
+                // The JS Hub client (@huggingface/hub whoAmI) reads auth.accessToken?.createdAt: `auth` must be there.
+                ["auth"] = new Dictionary<string, object?> { ["type"] = "access_token" },
             });
         });
 

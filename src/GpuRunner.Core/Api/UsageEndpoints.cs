@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Routing;
 
 namespace GpuRunner.Core.Api;
 
-/// <summary>Usage, invoices (JSON or CSV), the raw ledger, runner tokens and grants.</summary>
+/// <summary>Usage, invoices (JSON or CSV), the raw ledger and grants.</summary>
 public static class UsageEndpoints
 {
     public sealed record GrantBody(string? Flavor, DateTimeOffset? From, DateTimeOffset? To, string? Note);
@@ -54,12 +54,6 @@ public static class UsageEndpoints
         });
 
         var spaces = app.MapGroup("/api/spaces/{ns}/{name}");
-        spaces.MapPost("/tokens", async (string ns, string name, HttpContext ctx, CoreService core) =>
-        {
-            var id = Http.SpaceId(ns, name);
-            var token = await core.IssueRunnerTokenAsync(await Http.RequireAsync(ctx, core), id, ctx.RequestAborted);
-            return TypedResults.Ok(new Dictionary<string, object?> { ["token"] = token, ["kind"] = "runner", ["space"] = id });
-        });
         spaces.MapPost("/grants", async (string ns, string name, HttpContext ctx, CoreService core) =>
         {
             var p = await Http.RequireAsync(ctx, core);

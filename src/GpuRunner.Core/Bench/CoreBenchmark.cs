@@ -20,6 +20,8 @@ public sealed record CoreBenchOptions
     public string? Postgres { get; init; }
     public string[] Parts { get; init; } = ["ingest", "invoice"];
     public string[] Syncs { get; init; } = ["full", "normal"];
+    /// <summary>Heartbeats per request (1: the heartbeat route; more: the batch route, as a runner's outbox sends a backlog).</summary>
+    public int[] Batches { get; init; } = [1];
 }
 
 /// <summary>
@@ -38,12 +40,13 @@ public static class CoreBenchmark
             if (db == "postgres" && string.IsNullOrEmpty(pg)) { Console.WriteLine("postgres: skipped (set GPURUNNER_BENCH_POSTGRES)"); continue; }
             if (parts.Contains("ingest"))
                 foreach (var sync in db == "sqlite" ? syncs : ["full"])
-                    foreach (var n in runnersList)
-                    {
-                        await using var env = await Env.StartAsync(db, pg, sync == "full");
-                        await Ingest(Console, env, n, seconds, http: true);
-                        await Ingest(Console, env, n, seconds, http: false);
-                    }
+                    foreach (var batch in o.Batches)
+                        foreach (var n in runnersList)
+                        {
+                            await using var env = await Env.StartAsync(db, pg, sync == "full");
+                            await Ingest(Console, env, n, seconds, http: true, batch);
+                            await Ingest(Console, env, n, seconds, http: false, batch);
+                        }
             if (parts.Contains("invoice"))
             {
                 await using var env = await Env.StartAsync(db, pg, true);
@@ -58,7 +61,7 @@ public static class CoreBenchmark
         try { return File.ReadAllText("/proc/loadavg").Split(' ')[0]; } catch (IOException) { return "?"; }
     }
 
-    private static async Task Ingest(TextWriter Console, Env env, int runners, double seconds, bool http)
+    private static async Task Ingest(TextWriter Console, Env env, int runners, double seconds, bool http, int batch)
     {
         // One Space per runner, each brought to RUNNING; then every runner sends heartbeats back to back.
         var spaces = new List<(string Id, string Token)>();
@@ -75,42 +78,64 @@ public static class CoreBenchmark
             spaces.Add((id, token));
         }
         var latencies = new List<double>[runners];
-        var stopAt = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
         var errors = 0;
+        // A short unmeasured warm-up first (JIT tiers, connection pool, SQLite page cache), then the measured run.
+        var warm = Math.Min(1.0, seconds / 5);
+        await Phase(warm, "w");
+        Array.Clear(latencies);
+        errors = 0;
         var sw = Stopwatch.StartNew();
-        var tasks = Enumerable.Range(0, runners).Select(r => Task.Run(async () =>
+        await Phase(seconds, "m");
+        sw.Stop();
+        var all = latencies.SelectMany(l => l).OrderBy(x => x).ToArray();
+        double P(double q) => all.Length == 0 ? double.NaN : all[Math.Min(all.Length - 1, (int)(q * all.Length))];
+        var events = (long)all.Length * batch;
+        Console.WriteLine($"{env.Kind,-8} ingest {(http ? "http   " : "service")} runners={runners,3} batch={batch,3}: {events / sw.Elapsed.TotalSeconds,8:0} events/s  p50={P(0.50),6:0.00} ms  p99={P(0.99),6:0.00} ms  max={all.LastOrDefault(),7:0.0} ms per request  ({events} events, {errors} errors, {sw.Elapsed.TotalSeconds:0.0} s, load {LoadAverage()})");
+
+        Task Phase(double secs, string tag) => Task.WhenAll(Enumerable.Range(0, runners).Select(r => Task.Run(async () =>
         {
+            var stopAt = Stopwatch.GetTimestamp() + (long)(secs * Stopwatch.Frequency);
             var (id, token) = spaces[r];
             var p = Principal.Runner(id, "bench");
             var list = latencies[r] = new List<double>(100_000);
-            var path = $"api/runner/spaces/{id}/heartbeat";
+            var path = $"api/runner/spaces/{id}/{(batch > 1 ? "batch" : "heartbeat")}";
             var auth = new AuthenticationHeaderValue("Bearer", token);
+            var body = new StringBuilder();
+            var inputs = new List<RunnerInput>(batch);
             for (var i = 0; Stopwatch.GetTimestamp() < stopAt; i++)
             {
                 var t0 = Stopwatch.GetTimestamp();
                 var at = DateTimeOffset.UtcNow;
                 if (http)
                 {
-                    using var req = new HttpRequestMessage(HttpMethod.Post, path)
+                    body.Clear();
+                    if (batch > 1) body.Append("{\"events\":[");
+                    for (var k = 0; k < batch; k++)
                     {
-                        Content = new StringContent($$"""{"eventId":"h{{i}}","at":"{{at:O}}","runId":"r","gpus":[{"index":0,"utilizationPct":97,"memoryUsedMiB":12000,"temperatureC":61,"powerW":240}]}""", Encoding.UTF8, "application/json"),
-                    };
+                        if (batch > 1) body.Append(k == 0 ? "" : ",").Append("{\"route\":\"heartbeat\",\"body\":");
+                        body.Append($$"""{"eventId":"{{tag}}{{i}}-{{k}}","at":"{{at:O}}","runId":"r","gpus":[{"index":0,"utilizationPct":97,"memoryUsedMiB":12000,"temperatureC":61,"powerW":240}]}""");
+                        if (batch > 1) body.Append('}');
+                    }
+                    if (batch > 1) body.Append("]}");
+                    using var req = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(body.ToString(), Encoding.UTF8, "application/json") };
                     req.Headers.Authorization = auth;
                     using var resp = await env.Http.SendAsync(req);
                     if (!resp.IsSuccessStatusCode) Interlocked.Increment(ref errors);
                 }
+                else if (batch == 1)
+                {
+                    await env.Core.RunnerEventAsync(p, id, "r", tag + i, null, at.ToUnixTimeMilliseconds(), "[{\"index\":0}]", null);
+                }
                 else
                 {
-                    await env.Core.RunnerEventAsync(p, id, "r", "d" + i, null, at.ToUnixTimeMilliseconds(), "[{\"index\":0}]", null);
+                    inputs.Clear();
+                    for (var k = 0; k < batch; k++) inputs.Add(new RunnerInput("r", $"{tag}{i}-{k}", null, at.ToUnixTimeMilliseconds(), "[{\"index\":0}]", null));
+                    foreach (var outcome in await env.Core.RunnerEventsAsync(p, id, inputs))
+                        if (outcome.Ack is null) Interlocked.Increment(ref errors);
                 }
                 list.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
             }
-        })).ToArray();
-        await Task.WhenAll(tasks);
-        sw.Stop();
-        var all = latencies.SelectMany(l => l).OrderBy(x => x).ToArray();
-        double P(double q) => all.Length == 0 ? double.NaN : all[Math.Min(all.Length - 1, (int)(q * all.Length))];
-        Console.WriteLine($"{env.Kind,-8} ingest {(http ? "http   " : "service")} runners={runners,3}: {all.Length / sw.Elapsed.TotalSeconds,8:0} events/s  p50={P(0.50),6:0.00} ms  p99={P(0.99),6:0.00} ms  max={all.LastOrDefault(),7:0.0} ms  ({all.Length} events, {errors} errors, {sw.Elapsed.TotalSeconds:0.0} s)");
+        })));
     }
 
     private static async Task Invoice(TextWriter Console, Env env, int spaces, int days, int hbPerDay)

@@ -11,8 +11,8 @@ namespace GpuRunner.Core.Metrics;
 /// </summary>
 public sealed class CoreMetrics
 {
-    /// <summary>Runner routes (docs/contracts.md); anything else under the prefix counts as "other".</summary>
-    public static readonly string[] Kinds = ["runs", "device", "stage", "heartbeat", "exit", "other"];
+    /// <summary>Runner routes (docs/contracts.md; a batch counts once, as "batch"); anything else under the prefix counts as "other".</summary>
+    public static readonly string[] Kinds = ["runs", "device", "stage", "heartbeat", "exit", "batch", "other"];
 
     /// <summary>Ingest latency buckets (seconds): the benchmark's goal is p99 under 20 ms.</summary>
     public static readonly double[] Buckets = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];

@@ -4,8 +4,15 @@ using GpuRunner.Lifecycle;
 
 namespace GpuRunner.Core.Services;
 
-/// <summary>Acknowledgement of a runner event.</summary>
-public sealed record Ack(bool Duplicate, string? RunId, SpaceState? State);
+/// <summary>Acknowledgement of a runner event. <see cref="Held"/>: stored, but it does not fit the Space's history
+/// (yet) — why; it is applied if the events it needs arrive within the late window.</summary>
+public sealed record Ack(bool Duplicate, string? RunId, SpaceState? State, string? Held = null);
+
+/// <summary>One runner event as the routes hand it over: a state event, or a heartbeat (Event null, Payload = its GPUs).</summary>
+public sealed record RunnerInput(string RunId, string EventId, SpaceEvent? Event, long AtMs, string? Payload, string? Detail);
+
+/// <summary>The answer to one event of a batch: its acknowledgement, or why it was refused.</summary>
+public sealed record RunnerOutcome(Ack? Ack, Exception? Refused);
 
 /// <summary>What the HTTP layer asks of the core. Pure domain decisions happen in <see cref="SpaceMachine"/>;
 /// this class authorises, dates events on the injected clock, and runs them in the store's writer.</summary>
@@ -43,14 +50,43 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
 
     public Task<string> IssueRunnerTokenAsync(Principal p, string id, CancellationToken ct = default)
     {
-        var token = Tokens.New("grr_");
+        var token = Tokens.New(Tokens.RunnerPrefix);
         return store.WriteAsync(tx =>
         {
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureOwner(s, "issue runner tokens");
-            tx.InsertToken(Tokens.Hash(token), "runner", p.Name, id);
+            tx.InsertToken(Tokens.Hash(token), "runner", p.Name, id, Tokens.Prefix(token));
             return token;
         }, ct);
+    }
+
+    /// <summary>The Space's runner tokens by id and prefix (owner only); the secrets are not stored, so never shown.</summary>
+    public Task<IReadOnlyList<RunnerTokenRow>> ListRunnerTokensAsync(Principal p, string id, CancellationToken ct = default) =>
+        store.WriteAsync(tx =>
+        {
+            var s = tx.GetSpace(id) ?? throw NotFound(id);
+            p.EnsureOwner(s, "list its runner tokens");
+            return tx.RunnerTokens(id);
+        }, ct);
+
+    /// <summary>
+    /// Revokes one runner token of the Space (owner only) by its id (<see cref="Tokens.Id"/>). It is refused (401)
+    /// from the next request on: the row is gone and this instance's token cache forgets it. Other core instances
+    /// sharing a PostgreSQL database may accept it until their cache entry expires (at most 30 s).
+    /// </summary>
+    public async Task<RunnerTokenRow> RevokeRunnerTokenAsync(Principal p, string id, string tokenId, CancellationToken ct = default)
+    {
+        var row = await store.WriteAsync(tx =>
+        {
+            var s = tx.GetSpace(id) ?? throw NotFound(id);
+            p.EnsureOwner(s, "revoke its runner tokens");
+            var t = tx.RunnerTokens(id).FirstOrDefault(r => Tokens.Id(r.Hash) == tokenId)
+                    ?? throw new LifecycleException(LifecycleErrorKind.NotFound, $"{id} has no runner token with id '{tokenId}'");
+            tx.DeleteRunnerToken(id, t.Hash);
+            return t;
+        }, ct);
+        _tokenCache.TryRemove(row.Hash, out _);
+        return row;
     }
 
     // ------------------------------------------------------------ owner actions (Hub routes)
@@ -78,7 +114,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         {
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureOwner(s, action);
-            return Apply(tx, s, e, CoreSource, Guid.NewGuid().ToString("n"));
+            return Apply(tx, s, e, CoreSource, Guid.NewGuid().ToString("n")).State;
         }, ct);
     }
 
@@ -106,7 +142,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         return await store.WriteAsync(tx =>
         {
             var cur = tx.GetSpace(id) ?? throw NotFound(id);
-            return Apply(tx, cur, e, CoreSource, Guid.NewGuid().ToString("n"));
+            return Apply(tx, cur, e, CoreSource, Guid.NewGuid().ToString("n")).State;
         }, ct);
     }
 
@@ -132,88 +168,116 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
     /// writes it. Heartbeats only move the last evidence of life; other events go through the stage machine.
     /// </summary>
     public Task<Ack> RunnerEventAsync(Principal p, string id, string runId, string eventId, SpaceEvent? e, long atMs,
-        string? payload, string? detail, CancellationToken ct = default)
+        string? payload, string? detail, CancellationToken ct = default) =>
+        RunnerEventAsync(p, id, new RunnerInput(runId, eventId, e, atMs, payload, detail), ct);
+
+    public Task<Ack> RunnerEventAsync(Principal p, string id, RunnerInput input, CancellationToken ct = default)
     {
-        if (string.IsNullOrWhiteSpace(eventId) || eventId.Length > 200) throw Bad("eventId is required (at most 200 characters)");
-        if (string.IsNullOrWhiteSpace(runId) || runId.Length > 200) throw Bad("runId is required (at most 200 characters)");
         var now = NowMs;
-        machine.Policy.EnsureTimely(atMs, now);
-        var source = "run:" + runId;
+        Validate(p, id, input, now);
+        return store.WriteAsync(tx => ApplyRunner(tx, p, id, input, now), ct);
+    }
+
+    /// <summary>
+    /// Several runner events of one Space in one round trip and one work item of the writer (so one transaction):
+    /// each is validated, deduplicated and applied on its own, in the given order, exactly as if it had come alone;
+    /// a refused one does not affect the others. Results are in input order.
+    /// </summary>
+    public async Task<IReadOnlyList<RunnerOutcome>> RunnerEventsAsync(Principal p, string id, IReadOnlyList<RunnerInput> inputs, CancellationToken ct = default)
+    {
+        var now = NowMs;
+        var results = new RunnerOutcome[inputs.Count];
+        var valid = new List<int>(inputs.Count);
+        for (var i = 0; i < inputs.Count; i++)
+        {
+            try { Validate(p, id, inputs[i], now); valid.Add(i); }
+            catch (LifecycleException x) { results[i] = new RunnerOutcome(null, x); }
+        }
+        if (valid.Count == 0) return results;
+        // Heartbeats only move the last evidence of life forward (a max), so a batch moves it once, to its newest.
+        var newest = long.MinValue;
+        foreach (var i in valid) if (inputs[i].Event is null) newest = Math.Max(newest, inputs[i].AtMs);
+        await store.WriteAsync(tx =>
+        {
+            // Heartbeats first, all at once: one existence check + max, then their rows in a few multi-row INSERTs
+            // (they commute with everything else: only the last evidence of life depends on them).
+            var beats = valid.Where(i => inputs[i].Event is null).ToList();
+            if (beats.Count > 0)
+            {
+                if (!tx.Heartbeat(id, newest))
+                    foreach (var i in beats) results[i] = new RunnerOutcome(null, NotFound(id));
+                else
+                {
+                    var fresh = tx.TryInsertEvents(beats.Select(i => new StoredEvent(id, "run:" + inputs[i].RunId, inputs[i].EventId, "heartbeat",
+                        inputs[i].AtMs, now, false, inputs[i].Payload)).ToList());
+                    for (var k = 0; k < beats.Count; k++)
+                        results[beats[k]] = new RunnerOutcome(new Ack(!fresh[k], inputs[beats[k]].RunId, null), null);
+                }
+            }
+            // Then the state events, in order. Each refuses before it writes anything (the store's contract), so a
+            // refusal leaves the events before it applied and the transaction sound.
+            foreach (var i in valid.Where(i => inputs[i].Event is not null))
+            {
+                try { results[i] = new RunnerOutcome(ApplyRunner(tx, p, id, inputs[i], now), null); }
+                catch (LifecycleException x) { results[i] = new RunnerOutcome(null, x); }
+            }
+            return 0;
+        }, ct);
+        return results;
+    }
+
+    private void Validate(Principal p, string id, RunnerInput input, long now)
+    {
+        if (string.IsNullOrWhiteSpace(input.EventId) || input.EventId.Length > 200) throw Bad("eventId is required (at most 200 characters)");
+        if (string.IsNullOrWhiteSpace(input.RunId) || input.RunId.Length > 200) throw Bad("runId is required (at most 200 characters)");
+        machine.Policy.EnsureTimely(input.AtMs, now);
         if (p.Kind == PrincipalKind.Runner && p.SpaceId != id)
             throw Forbidden($"cannot report for {id} with a runner token of {p.SpaceId}");
         // A Space's owner is its namespace (CreateAsync), so a user is checked without reading the Space.
         if (p.Kind == PrincipalKind.User && p.Name != id[..id.IndexOf('/')])
             throw Forbidden($"cannot report for {id} with user '{p.Name}'");
-        return store.WriteAsync(tx =>
+    }
+
+    private Ack ApplyRunner(IStoreTx tx, Principal p, string id, RunnerInput input, long now)
+    {
+        var source = "run:" + input.RunId;
+        if (input.Event is not { } e)
         {
-            if (e is null)
-            {
-                // Heartbeats are most of the traffic: two statements. The update goes first because it is the
-                // existence check (nothing is written for an unknown Space) and is idempotent (max), so a duplicate
-                // that only the insert detects has changed nothing.
-                if (!tx.Heartbeat(id, atMs)) throw NotFound(id);
-                var fresh = tx.TryInsertEvent(new StoredEvent(id, source, eventId, "heartbeat", atMs, now, false, payload));
-                return new Ack(!fresh, runId, null);
-            }
-            var s = tx.GetSpace(id) ?? throw NotFound(id);
-            p.EnsureCanReport(s);
-            if (tx.EventSeen(id, source, eventId)) return new Ack(true, runId, s);
-            var next = Apply(tx, s, e, source, eventId, detail);
-            return new Ack(false, runId, next);
-        }, ct);
+            // Heartbeats are most of the traffic: two statements. The update goes first because it is the
+            // existence check (nothing is written for an unknown Space) and is idempotent (max), so a duplicate
+            // that only the insert detects has changed nothing.
+            if (!tx.Heartbeat(id, input.AtMs)) throw NotFound(id);
+            var fresh = tx.TryInsertEvent(new StoredEvent(id, source, input.EventId, "heartbeat", input.AtMs, now, false, input.Payload));
+            return new Ack(!fresh, input.RunId, null);
+        }
+        var s = tx.GetSpace(id) ?? throw NotFound(id);
+        p.EnsureCanReport(s);
+        if (tx.EventSeen(id, source, input.EventId)) return new Ack(true, input.RunId, s);
+        var (next, held) = Apply(tx, s, e, source, input.EventId, input.Detail, hold: true);
+        return new Ack(false, input.RunId, next, held?.Message);
     }
 
     /// <summary>
-    /// In order: apply incrementally. Late (older than the newest applied state event): re-fold the Space's stored
-    /// history with the event in its place; refuse it if that history no longer holds; otherwise append
-    /// compensating (-1) rows for intervals that changed and (+1) rows for the corrected ones.
+    /// Receives a state event through <see cref="SpaceMachine.Receive"/> (the design is in its comment and in README
+    /// "Events: nothing lost, nothing counted twice"): the Space's state is always the fold of its stored history in
+    /// the canonical order (time, then a run's own order), so a late or out-of-order event is applied in its place
+    /// and ends in the same state and net ledger as in-order delivery. The ledger stays append-only: a re-fold books
+    /// compensating (-1) rows for intervals that changed and (+1) rows for the corrected ones. With
+    /// <paramref name="hold"/> (runner events) an event that does not fit yet is stored and held; otherwise it is
+    /// refused before anything is written.
     /// </summary>
-    private SpaceState Apply(IStoreTx tx, SpaceState s, SpaceEvent e, string source, string eventId, string? detail = null)
+    private (SpaceState State, LifecycleException? Held) Apply(IStoreTx tx, SpaceState s, SpaceEvent e, string source, string eventId,
+        string? detail = null, bool hold = false)
     {
         var now = tx.NowMs;
-        if (e.AtMs < s.CreatedAtMs)
-            throw new LifecycleException(LifecycleErrorKind.Stale,
-                $"event at {Time.Format(e.AtMs)} predates the creation of {s.Id} at {Time.Format(s.CreatedAtMs)}");
-        var stored = new StoredEvent(s.Id, source, eventId, KindOf(e), e.AtMs, now, true, CoreJson.Event(e), detail);
-        if (e.AtMs >= s.LastStateEventAtMs)
-        {
-            var step = machine.Apply(s, e);
-            tx.InsertEvent(stored);
-            tx.UpdateSpace(step.State);
-            tx.AppendLedger(step.Closed.Select(i => new LedgerRow(i, +1, "metered", now)));
-            return step.State;
-        }
-
-        var history = tx.StateEvents(s.Id).Select(x => CoreJson.ReadEvent(x.Payload!)).ToList();
-        var at = history.FindLastIndex(h => h.AtMs <= e.AtMs) + 1;
-        history.Insert(Math.Max(at, 1), e);
-        Step replay;
-        try { replay = machine.Replay(s.Id, history); }
-        catch (LifecycleException x)
-        {
-            throw new LifecycleException(x.Kind == LifecycleErrorKind.BadInput ? x.Kind : LifecycleErrorKind.Conflict,
-                $"late event ({KindOf(e)} at {Time.Format(e.AtMs)}) does not fit the Space's history: {x.Message}");
-        }
-        var next = replay.State with
-        {
-            LastHeartbeatAtMs = s.LastHeartbeatAtMs,
-            LastStateEventAtMs = Math.Max(s.LastStateEventAtMs, e.AtMs),
-        };
-        var net = new Dictionary<UsageInterval, int>();
-        foreach (var row in tx.Ledger(s.Id, s.Uid)) net[row.Interval] = net.GetValueOrDefault(row.Interval) + row.Sign;
-        var want = new Dictionary<UsageInterval, int>();
-        foreach (var i in replay.Closed) want[i] = want.GetValueOrDefault(i) + 1;
-        var rows = new List<LedgerRow>();
-        foreach (var key in net.Keys.Union(want.Keys))
-        {
-            var delta = want.GetValueOrDefault(key) - net.GetValueOrDefault(key);
-            for (var k = 0; k < Math.Abs(delta); k++)
-                rows.Add(new LedgerRow(key, Math.Sign(delta), delta > 0 ? "metered (late event)" : $"compensation: late {KindOf(e)} at {Time.Format(e.AtMs)}", now));
-        }
-        tx.InsertEvent(stored);
-        tx.UpdateSpace(next);
-        tx.AppendLedger(rows);
-        return next;
+        var r = machine.Receive(s, e, hold,
+            () => tx.StateEvents(s.Id).Select(x => new LoggedEvent(CoreJson.ReadEvent(x.Payload!), x.Seq)),
+            () => tx.Ledger(s.Id, s.Uid).Select(x => new LedgerEntry(x.Interval, x.Sign)));
+        tx.InsertEvent(new StoredEvent(s.Id, source, eventId, KindOf(e), e.AtMs, now, true, CoreJson.Event(e), detail));
+        tx.UpdateSpace(r.State);
+        tx.AppendLedger(r.Ledger.Select(x => new LedgerRow(x.Interval, x.Sign,
+            !r.Replayed ? "metered" : x.Sign > 0 ? "metered (late event)" : $"compensation: late {KindOf(e)} at {Time.Format(e.AtMs)}", now)));
+        return (r.State, r.Held);
     }
 
     public static string KindOf(SpaceEvent e) => e switch

@@ -15,4 +15,14 @@ public static class Tokens
         prefix + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     public static string Hash(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
+
+    public const string RunnerPrefix = "grr_";
+
+    /// <summary>A token's public id: the first 12 hex digits of its hash. Safe to show (the hash reveals nothing of
+    /// the token) and stable, so owners can list and revoke tokens without ever seeing them again.</summary>
+    public static string Id(string hash) => hash[..12];
+
+    /// <summary>What is kept of the secret to tell tokens apart: "grr_" and its first 4 random characters (24 of
+    /// 256 bits; the rest stays unguessable).</summary>
+    public static string Prefix(string token) => token[..Math.Min(token.Length, RunnerPrefix.Length + 4)];
 }

@@ -6,6 +6,9 @@ namespace GpuRunner.Core.Storage;
 public sealed record StoredEvent(string SpaceId, string Source, string EventId, string Kind, long AtMs, long ReceivedMs,
     bool StateChange, string? Payload, string? Detail = null, long Seq = 0);
 
+/// <summary>A runner token as stored: only its SHA-256 and a short prefix of the secret.</summary>
+public sealed record RunnerTokenRow(string Hash, string? Prefix, string CreatedBy, long CreatedMs);
+
 /// <summary>One append-only ledger row: +1 for a metered interval, -1 for its compensation.</summary>
 public sealed record LedgerRow(UsageInterval Interval, int Sign, string Reason, long RecordedMs, long Id = 0);
 
@@ -28,6 +31,9 @@ public interface IStoreTx
     /// <summary>Inserts unless (space, source, eventId) exists; false for a duplicate. One statement: the dedup is the
     /// unique key itself, inside the writer's transaction.</summary>
     bool TryInsertEvent(StoredEvent e);
+    /// <summary>Several <see cref="TryInsertEvent"/> in a few multi-row statements (one round trip per 64 rows):
+    /// true for each event inserted, false for a duplicate (also of an earlier one in the list).</summary>
+    IReadOnlyList<bool> TryInsertEvents(IReadOnlyList<StoredEvent> events);
     void InsertSpace(SpaceState s);
     void UpdateSpace(SpaceState s);
     /// <summary>Removes the Space, its events and runner tokens; its ledger rows stay (append-only).</summary>
@@ -38,8 +44,13 @@ public interface IStoreTx
     void AppendLedger(IEnumerable<LedgerRow> rows);
     IReadOnlyList<LedgerRow> Ledger(string spaceId, string uid);
     void UpsertUser(string name, bool admin);
-    /// <summary>Stores a token's hash; kind "user" (SpaceId null) or "runner".</summary>
-    void InsertToken(string hash, string kind, string userName, string? spaceId);
+    /// <summary>Stores a token's hash; kind "user" (SpaceId null) or "runner". <paramref name="prefix"/>: the first
+    /// characters of a runner token, kept so its owner can tell tokens apart (never enough to use it).</summary>
+    void InsertToken(string hash, string kind, string userName, string? spaceId, string? prefix = null);
+    /// <summary>The runner tokens of a Space (hash, prefix, who issued it, when), oldest first.</summary>
+    IReadOnlyList<RunnerTokenRow> RunnerTokens(string spaceId);
+    /// <summary>Deletes the Space's runner token whose hash is <paramref name="hash"/>; false when there is none.</summary>
+    bool DeleteRunnerToken(string spaceId, string hash);
     void InsertGrant(Grant g);
 }
 

@@ -56,6 +56,12 @@ public sealed class PostgresCoreStore : SqlCoreStore
         "CREATE TRIGGER usage_ledger_append_only BEFORE UPDATE OR DELETE ON usage_ledger FOR EACH ROW EXECUTE FUNCTION gpurunner_append_only()",
     ];
 
+    protected override bool TableExists(DbConnection c, DbTransaction tx, string table) =>
+        Scalar(c, tx, "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = @p0", table) is not null;
+
+    protected override bool ColumnExists(DbConnection c, DbTransaction tx, string table, string column) =>
+        Scalar(c, tx, "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = @p0 AND column_name = @p1", table, column) is not null;
+
     protected override string ForUpdate => " FOR UPDATE";
     protected override string Least => "LEAST";
     protected override string Greatest => "GREATEST";

@@ -35,6 +35,17 @@ public abstract class SqlCoreStore : ICoreStore
     protected abstract string Least { get; }
     protected abstract string Greatest { get; }
     protected virtual void BeforeSchema(DbConnection c, DbTransaction tx) { }
+    /// <summary>Store-specific background work started with the writer (SQLite: WAL checkpoints off the writer's path).</summary>
+    protected virtual void StartBackground() { }
+    protected abstract bool TableExists(DbConnection c, DbTransaction tx, string table);
+    protected abstract bool ColumnExists(DbConnection c, DbTransaction tx, string table, string column);
+
+    protected static object? Scalar(DbConnection c, DbTransaction tx, string sql, params object?[] values)
+    {
+        using var cmd = Command(c, sql, values);
+        cmd.Transaction = tx;
+        return cmd.ExecuteScalar();
+    }
 
     public Task InitializeAsync(CancellationToken ct = default)
     {
@@ -42,10 +53,13 @@ public abstract class SqlCoreStore : ICoreStore
         using (var tx = c.BeginTransaction())
         {
             BeforeSchema(c, tx);
+            // Columns added after the first release, for databases created before them (before any index on them).
+            if (TableExists(c, tx, "tokens") && !ColumnExists(c, tx, "tokens", "prefix")) Run(c, tx, "ALTER TABLE tokens ADD COLUMN prefix TEXT");
             foreach (var sql in Schema) Run(c, tx, sql);
             tx.Commit();
         }
         _writer ??= Task.Factory.StartNew(WriterLoop, TaskCreationOptions.LongRunning).Unwrap();
+        StartBackground();
         return Task.CompletedTask;
     }
 
@@ -53,7 +67,8 @@ public abstract class SqlCoreStore : ICoreStore
     protected static string[] CommonSchema(string autoId, string text = "TEXT") =>
     [
         $"""CREATE TABLE IF NOT EXISTS users (name {text} PRIMARY KEY, admin INTEGER NOT NULL, created_ms BIGINT NOT NULL)""",
-        $"""CREATE TABLE IF NOT EXISTS tokens (hash {text} PRIMARY KEY, kind {text} NOT NULL, user_name {text} NOT NULL, space_id {text}, created_ms BIGINT NOT NULL)""",
+        $"""CREATE TABLE IF NOT EXISTS tokens (hash {text} PRIMARY KEY, kind {text} NOT NULL, user_name {text} NOT NULL, space_id {text}, created_ms BIGINT NOT NULL, prefix {text})""",
+        "CREATE INDEX IF NOT EXISTS tokens_space ON tokens (space_id)",
         $"""CREATE TABLE IF NOT EXISTS spaces (id {text} PRIMARY KEY, uid {text} NOT NULL, owner {text} NOT NULL, stage {text} NOT NULL, last_heartbeat_ms BIGINT, state {text} NOT NULL, updated_ms BIGINT NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS spaces_owner ON spaces (owner)",
         $"""CREATE TABLE IF NOT EXISTS events (seq {autoId}, space_id {text} NOT NULL, source {text} NOT NULL, event_id {text} NOT NULL, kind {text} NOT NULL, at_ms BIGINT NOT NULL, received_ms BIGINT NOT NULL, state_change INTEGER NOT NULL, payload {text}, detail {text}, UNIQUE (space_id, source, event_id))""",
@@ -228,6 +243,46 @@ public abstract class SqlCoreStore : ICoreStore
             Cmd("INSERT INTO events (space_id, source, event_id, kind, at_ms, received_ms, state_change, payload, detail) VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8) ON CONFLICT (space_id, source, event_id) DO NOTHING",
                 e.SpaceId, e.Source, e.EventId, e.Kind, e.AtMs, e.ReceivedMs, e.StateChange ? 1 : 0, e.Payload, e.Detail).ExecuteNonQuery() > 0;
 
+        public IReadOnlyList<bool> TryInsertEvents(IReadOnlyList<StoredEvent> events)
+        {
+            var fresh = new bool[events.Count];
+            var done = 0;
+            // A few fixed row counts, so each SQL text is prepared once and reused (SQLite statement cache, PostgreSQL
+            // auto-prepare) instead of one text per batch size.
+            foreach (var rows in new[] { 64, 16, 4, 1 })
+            {
+                while (events.Count - done >= rows)
+                {
+                    var values = new object?[rows * 9];
+                    for (var i = 0; i < rows; i++)
+                    {
+                        var e = events[done + i];
+                        var v = i * 9;
+                        (values[v], values[v + 1], values[v + 2], values[v + 3], values[v + 4], values[v + 5], values[v + 6], values[v + 7], values[v + 8]) =
+                            (e.SpaceId, e.Source, e.EventId, e.Kind, e.AtMs, e.ReceivedMs, e.StateChange ? 1 : 0, e.Payload, e.Detail);
+                    }
+                    var inserted = new HashSet<(string, string, string)>();
+                    using (var r = Cmd(MultiInsert(rows), values).ExecuteReader())
+                        while (r.Read()) inserted.Add((r.GetString(0), r.GetString(1), r.GetString(2)));
+                    // The same event twice in one statement is inserted once: its first occurrence is the fresh one.
+                    for (var i = 0; i < rows; i++)
+                    {
+                        var e = events[done + i];
+                        fresh[done + i] = inserted.Remove((e.SpaceId, e.Source, e.EventId));
+                    }
+                    done += rows;
+                }
+            }
+            return fresh;
+        }
+
+        private static readonly Dictionary<int, string> MultiInserts = new[] { 64, 16, 4, 1 }.ToDictionary(n => n, n =>
+            "INSERT INTO events (space_id, source, event_id, kind, at_ms, received_ms, state_change, payload, detail) VALUES " +
+            string.Join(", ", Enumerable.Range(0, n).Select(i => "(" + string.Join(", ", Enumerable.Range(i * 9, 9).Select(k => "@p" + k)) + ")")) +
+            " ON CONFLICT (space_id, source, event_id) DO NOTHING RETURNING space_id, source, event_id");
+
+        private static string MultiInsert(int rows) => MultiInserts[rows];
+
         public void InsertSpace(SpaceState s) =>
             Cmd("INSERT INTO spaces (id, uid, owner, stage, last_heartbeat_ms, state, updated_ms) VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6)",
                 s.Id, s.Uid, s.Owner, s.Stage.ToWire(), s.LastHeartbeatAtMs, CoreJson.State(s), NowMs).ExecuteNonQuery();
@@ -280,9 +335,20 @@ public abstract class SqlCoreStore : ICoreStore
             Cmd("INSERT INTO users (name, admin, created_ms) VALUES (@p0, @p1, @p2) ON CONFLICT (name) DO UPDATE SET admin = excluded.admin",
                 name, admin ? 1 : 0, NowMs).ExecuteNonQuery();
 
-        public void InsertToken(string hash, string kind, string userName, string? spaceId) =>
-            Cmd("INSERT INTO tokens (hash, kind, user_name, space_id, created_ms) VALUES (@p0, @p1, @p2, @p3, @p4) ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind, user_name = excluded.user_name, space_id = excluded.space_id",
-                hash, kind, userName, spaceId, NowMs).ExecuteNonQuery();
+        public void InsertToken(string hash, string kind, string userName, string? spaceId, string? prefix = null) =>
+            Cmd("INSERT INTO tokens (hash, kind, user_name, space_id, created_ms, prefix) VALUES (@p0, @p1, @p2, @p3, @p4, @p5) ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind, user_name = excluded.user_name, space_id = excluded.space_id, prefix = excluded.prefix",
+                hash, kind, userName, spaceId, NowMs, prefix).ExecuteNonQuery();
+
+        public IReadOnlyList<RunnerTokenRow> RunnerTokens(string spaceId)
+        {
+            var list = new List<RunnerTokenRow>();
+            using var r = Cmd("SELECT hash, prefix, user_name, created_ms FROM tokens WHERE space_id = @p0 AND kind = 'runner' ORDER BY created_ms, hash", spaceId).ExecuteReader();
+            while (r.Read()) list.Add(new RunnerTokenRow(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.GetString(2), r.GetInt64(3)));
+            return list;
+        }
+
+        public bool DeleteRunnerToken(string spaceId, string hash) =>
+            Cmd("DELETE FROM tokens WHERE hash = @p0 AND space_id = @p1 AND kind = 'runner'", hash, spaceId).ExecuteNonQuery() > 0;
 
         public void InsertGrant(Grant g) =>
             Cmd("INSERT INTO grants (space_id, flavor, from_ms, to_ms, note, created_ms) VALUES (@p0, @p1, @p2, @p3, @p4, @p5)",

@@ -27,6 +27,30 @@ internal sealed class DedupingSink
         lock (Events) return Events.Where(e => e.Route == route).Select(e => e.Body).ToList();
     }
 
+    /// <summary>Batch requests made, with their sizes.</summary>
+    public readonly List<int> Batches = new();
+    /// <summary>Per entry of a batch (by event id): a failure status to answer instead of applying it.</summary>
+    public Func<string, int?> FailEntry = _ => null;
+    /// <summary>Fails a whole batch request (e.g. an older core without the route: 404).</summary>
+    public Func<int, RunnerApiException?> FailBatch = _ => null;
+
+    public Task<IReadOnlyList<RunnerBatchResult>> SendBatch(IReadOnlyList<(RunnerRoute Route, string Json)> events, CancellationToken ct)
+    {
+        Batches.Add(events.Count);
+        if (FailBatch(Batches.Count) is { } e) throw e;
+        var results = new List<RunnerBatchResult>();
+        foreach (var (route, json) in events)
+        {
+            var id = JsonDocument.Parse(json).RootElement.GetProperty("eventId").GetString()!;
+            if (FailEntry(id) is { } status) { results.Add(new RunnerBatchResult(status, null, $"core answered {status}: no")); continue; }
+            var duplicate = Applied.Contains(id);
+            if (!duplicate)
+                lock (Events) { Applied.Add(id); Events.Add((route, JsonDocument.Parse(json).RootElement.Clone())); }
+            results.Add(new RunnerBatchResult(200, new RunnerAck(duplicate), null));
+        }
+        return Task.FromResult<IReadOnlyList<RunnerBatchResult>>(results);
+    }
+
     public Task<RunnerAck> Send(RunnerRoute route, string body, CancellationToken ct)
     {
         var n = Interlocked.Increment(ref Calls);
@@ -120,6 +144,57 @@ public sealed class OutboxTests : IDisposable
     }
 
     [Fact]
+    public async Task ABacklogGoesInBatchesInOrderAndASingleEventAlone()
+    {
+        using var box = Open();
+        for (var i = 1; i <= 450; i++) box.Add(RunnerRoute.Heartbeat, $"e{i}", Body($"e{i}"), DateTimeOffset.UtcNow);
+        var sink = new DedupingSink();
+        var sender = new OutboxSender(box, sink.Send, _log.Add, Fast, sendBatch: sink.SendBatch, maxBatch: 200);
+        Assert.Equal(0, await sender.FlushAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal([200, 200, 50], sink.Batches);
+        Assert.Equal(Enumerable.Range(1, 450).Select(i => $"e{i}"), sink.Applied);
+        Assert.Equal(0, sink.Calls); // no single sends for a backlog
+        box.Add(RunnerRoute.Stage, "alone", Body("alone"), DateTimeOffset.UtcNow);
+        Assert.Equal(0, await sender.FlushAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(1, sink.Calls); // one pending event: its own route
+        Assert.Equal(3, sink.Batches.Count);
+    }
+
+    [Fact]
+    public async Task InABatchARejectionIsParkedAndATransientFailureKeepsTheRestForTheNextRound()
+    {
+        using var box = Open();
+        foreach (var id in new[] { "a", "bad", "b", "busy", "c" }) box.Add(RunnerRoute.Stage, id, Body(id), DateTimeOffset.UtcNow);
+        var busyOnce = true;
+        var sink = new DedupingSink
+        {
+            FailEntry = id => id == "bad" ? 409 : id == "busy" && busyOnce ? 503 : null,
+        };
+        var sender = new OutboxSender(box, sink.Send, _log.Add, Fast, sendBatch: sink.SendBatch);
+        sink.FailBatch = n => { if (n == 2) busyOnce = false; return null; };
+        Assert.Equal(0, await sender.FlushAsync(TimeSpan.FromSeconds(10)));
+        // The core answers entries independently (it applied "c"); the sender kept "busy" and everything after it,
+        // so the second round resent "busy" and "c" (a duplicate now) and nothing was lost or counted twice.
+        Assert.Equal(["a", "b", "c", "busy"], sink.Applied);
+        Assert.Equal([5, 2], sink.Batches);
+        Assert.Equal(0, box.PendingCount());
+        Assert.Equal("bad", Assert.Single(box.DeadLetters()).EventId);
+    }
+
+    [Fact]
+    public async Task ACoreWithoutTheBatchRouteGetsOneEventAtATime()
+    {
+        using var box = Open();
+        for (var i = 1; i <= 3; i++) box.Add(RunnerRoute.Heartbeat, $"e{i}", Body($"e{i}"), DateTimeOffset.UtcNow);
+        var sink = new DedupingSink { FailBatch = _ => new RunnerApiException("POST batch of 3: core answered 404: Not Found", 404) };
+        var sender = new OutboxSender(box, sink.Send, _log.Add, Fast, sendBatch: sink.SendBatch);
+        Assert.Equal(0, await sender.FlushAsync(TimeSpan.FromSeconds(10)));
+        Assert.Equal(["e1", "e2", "e3"], sink.Applied);
+        Assert.Equal((1, 3), (sink.Batches.Count, sink.Calls));
+        Assert.Contains(_log, l => l.Contains("one event at a time"));
+    }
+
+    [Fact]
     public async Task ALostAcknowledgementAfterARestartIsResentAndCountedOnce()
     {
         // From call 2 on the core applies what it gets but the answer never arrives (it dies after each commit).
@@ -175,6 +250,18 @@ public sealed class OutboxTests : IDisposable
         using var reopened = Open(); // parked letters stay parked across restarts
         Assert.Single(reopened.DeadLetters());
         Assert.Equal(0, reopened.PendingCount());
+    }
+
+    [Fact]
+    public async Task AHeldEventIsDeliveredAndLoggedNotParked()
+    {
+        using var box = Open();
+        box.Add(RunnerRoute.Stage, "early", Body("early"), DateTimeOffset.UtcNow);
+        var sender = new OutboxSender(box, (_, _, _) => Task.FromResult(new RunnerAck(false, "r1", "run 'r1' is not registered")), _log.Add, Fast);
+
+        Assert.Equal(0, await sender.FlushAsync(TimeSpan.FromSeconds(10)));
+        Assert.Empty(box.DeadLetters());
+        Assert.Contains(_log, l => l.Contains("core holds event early") && l.Contains("not registered"));
     }
 
     [Theory]

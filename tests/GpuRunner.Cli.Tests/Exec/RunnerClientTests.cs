@@ -35,6 +35,38 @@ public sealed class RunnerClientTests
         Assert.Equal("""{"eventId":"e1","at":"2026-11-28T12:00:00+00:00","runId":"r1","stage":"RUNNING"}""", body);
     }
 
+    [Fact]
+    public async Task ABatchWrapsTheStoredBodiesVerbatimAndReadsOneResultPerEntry()
+    {
+        var handler = new StubHandler(_ => Task.FromResult(Json(HttpStatusCode.OK,
+            """{"results":[{"status":200,"duplicate":true,"runId":"r1"},{"status":409,"error":"stale","code":"stale_event"},{"status":202,"duplicate":false,"held":"why"}]}""")));
+        using var client = new RunnerClient(new Uri("http://core.test"), "ns/app", "t", new HttpClient(handler));
+        var results = await client.SendBatchAsync([(RunnerRoute.Heartbeat, """{"eventId":"a"}"""), (RunnerRoute.Stage, """{"eventId":"b"}"""), (RunnerRoute.Exit, "{}")]);
+        var (request, body) = Assert.Single(handler.Seen);
+        Assert.Equal("http://core.test/api/runner/spaces/ns/app/batch", request.RequestUri!.ToString());
+        Assert.Equal("""{"events":[{"route":"heartbeat","body":{"eventId":"a"}},{"route":"stage","body":{"eventId":"b"}},{"route":"exit","body":{}}]}""", body);
+        Assert.Equal([200, 409, 202], results.Select(r => r.Status));
+        Assert.Equal(new RunnerAck(true, "r1"), results[0].Ack);
+        Assert.Equal("POST stage: core answered 409: stale", results[1].Error);
+        Assert.Equal("why", results[2].Ack!.Held);
+        Assert.True(results[2].Delivered);
+
+        var wrongLength = new StubHandler(_ => Task.FromResult(Json(HttpStatusCode.OK, """{"results":[]}""")));
+        using var c2 = new RunnerClient(new Uri("http://core.test"), "ns/app", "t", new HttpClient(wrongLength));
+        var e = await Assert.ThrowsAsync<RunnerApiException>(() => c2.SendBatchAsync([(RunnerRoute.Heartbeat, "{}")]));
+        Assert.True(e.IsTransient); // nothing is known: resend
+    }
+
+    [Fact]
+    public async Task AHeldEventIsAnAcknowledgementThatSaysWhy()
+    {
+        var handler = new StubHandler(_ => Task.FromResult(Json(HttpStatusCode.Accepted,
+            """{"duplicate":false,"runId":"r1","stage":"BUILDING","held":"illegal transition for ns/app: BUILDING -> RUNNING"}""")));
+        using var client = new RunnerClient(new Uri("http://core.test"), "ns/app", "t", new HttpClient(handler));
+        var ack = await client.SendAsync(RunnerRoute.Stage, "{}");
+        Assert.Equal(new RunnerAck(false, "r1", "illegal transition for ns/app: BUILDING -> RUNNING"), ack);
+    }
+
     [Theory]
     [InlineData(409, """{"type":"x","title":"Conflict","status":409,"detail":"d","error":"illegal transition for ns/app"}""", "illegal transition for ns/app")]
     [InlineData(400, """{"title":"Bad Request","detail":"'at' is required"}""", "'at' is required")]
