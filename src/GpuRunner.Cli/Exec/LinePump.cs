@@ -8,10 +8,13 @@ namespace GpuRunner.Cli.Exec;
 /// bar redrawn with \r) is written after <see cref="PartialFlushDelay"/> of silence or once it reaches
 /// <see cref="MaxLine"/> bytes, so nothing is held back indefinitely.
 /// </summary>
-public sealed class LinePump(Stream source, Stream sink, object gate, Action<string>? onLine = null)
+public sealed class LinePump(Stream source, Stream sink, object gate, Action<string>? onLine = null, TimeSpan? partialFlushDelay = null)
 {
     public const int MaxLine = 64 * 1024;
     public static readonly TimeSpan PartialFlushDelay = TimeSpan.FromMilliseconds(200);
+
+    // Tests choose it: one long enough that a loaded CI machine cannot reach it, one short enough to wait for.
+    private readonly TimeSpan _partialFlushDelay = partialFlushDelay ?? PartialFlushDelay;
 
     private readonly byte[] _pending = new byte[MaxLine];
     private int _length;
@@ -23,7 +26,7 @@ public sealed class LinePump(Stream source, Stream sink, object gate, Action<str
         while (true)
         {
             read ??= source.ReadAsync(buffer).AsTask();
-            if (_length > 0 && await Task.WhenAny(read, Task.Delay(PartialFlushDelay)) != read)
+            if (_length > 0 && await Task.WhenAny(read, Task.Delay(_partialFlushDelay)) != read)
             {
                 Emit(_pending.AsSpan(0, _length), complete: false);
                 _length = 0;

@@ -86,26 +86,55 @@ public sealed class ReadinessTests
 
 public sealed class LinePumpTests
 {
+    // No test here depends on the machine being fast: the "held" case uses a flush delay no CI stall reaches, the
+    // "not held forever" case polls for the flush instead of sleeping a fixed time.
+    private static async Task Until(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!condition() && DateTime.UtcNow < deadline) await Task.Delay(10);
+    }
+
+    private static string Text(MemoryStream sink) { lock (sink) return System.Text.Encoding.UTF8.GetString(sink.ToArray()); }
+
     [Fact]
-    public async Task WholeLinesAreFlushedAndObservedAndAPartialLineIsNotHeldForever()
+    public async Task WholeLinesAreFlushedAndObservedWhileAPartialLineWaitsForItsEnd()
     {
         var pipe = new System.IO.Pipelines.Pipe();
         var sink = new MemoryStream();
         var lines = new List<string>();
-        var pump = new LinePump(pipe.Reader.AsStream(), sink, new object(), l => { lock (lines) lines.Add(l); });
+        var pump = new LinePump(pipe.Reader.AsStream(), sink, new object(), l => { lock (lines) lines.Add(l); }, TimeSpan.FromHours(1));
         var run = pump.RunAsync();
 
         await pipe.Writer.WriteAsync("one\ntw"u8.ToArray());
-        await Task.Delay(50);
-        lock (sink) Assert.Equal("one\n", System.Text.Encoding.UTF8.GetString(sink.ToArray())); // "tw" waits for its line
-        await Task.Delay(LinePump.PartialFlushDelay * 2);
-        lock (sink) Assert.Equal("one\ntw", System.Text.Encoding.UTF8.GetString(sink.ToArray())); // a prompt still shows
+        await Until(() => Text(sink).Length >= 4);
+        await Task.Delay(100);
+        Assert.Equal("one\n", Text(sink)); // "tw" waits for its line
 
         await pipe.Writer.WriteAsync("o\r\nlast-no-newline"u8.ToArray());
         await pipe.Writer.CompleteAsync();
-        await run.WaitAsync(TimeSpan.FromSeconds(5));
-        Assert.Equal("one\ntwo\r\nlast-no-newline", System.Text.Encoding.UTF8.GetString(sink.ToArray()));
-        Assert.Equal(["one", "tw", "o", "last-no-newline"], lines);
+        await run.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("one\ntwo\r\nlast-no-newline", Text(sink));
+        Assert.Equal(["one", "two", "last-no-newline"], lines);
+    }
+
+    [Fact]
+    public async Task APartialLineIsNotHeldForever()
+    {
+        var pipe = new System.IO.Pipelines.Pipe();
+        var sink = new MemoryStream();
+        var lines = new List<string>();
+        var pump = new LinePump(pipe.Reader.AsStream(), sink, new object(), l => { lock (lines) lines.Add(l); }, TimeSpan.FromMilliseconds(50));
+        var run = pump.RunAsync();
+
+        await pipe.Writer.WriteAsync("one\nPassword: "u8.ToArray()); // a prompt still shows
+        await Until(() => Text(sink) == "one\nPassword: ");
+        Assert.Equal("one\nPassword: ", Text(sink));
+
+        await pipe.Writer.WriteAsync("x\n"u8.ToArray());
+        await pipe.Writer.CompleteAsync();
+        await run.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("one\nPassword: x\n", Text(sink));
+        Assert.Equal(["one", "Password: ", "x"], lines);
     }
 
     [Fact]
