@@ -76,6 +76,11 @@ public static class ApiErrors
         var problem = ctx.Request.Headers.Accept.ToString().Contains("application/problem+json", StringComparison.OrdinalIgnoreCase);
         ctx.Response.ContentType = problem ? "application/problem+json" : "application/json; charset=utf-8";
         if (status == 401) ctx.Response.Headers.WWWAuthenticate = "Bearer";
+        // huggingface_hub's hf_raise_for_status (utils/_http.py) reads these headers: X-Error-Message is quoted in its
+        // 403 text and shown with the body's `error`; X-Error-Code RepoNotFound makes a RepositoryNotFoundError, the
+        // only error delete_repo(missing_ok=True) swallows.
+        ctx.Response.Headers["X-Error-Message"] = HeaderSafe(message);
+        if (status == 404 && code == "not_found" && IsRepoRoute(ctx.Request.Path)) ctx.Response.Headers["X-Error-Code"] = "RepoNotFound";
         var body = new Dictionary<string, object?>
         {
             ["type"] = $"https://httpstatuses.io/{status}",
@@ -87,6 +92,19 @@ public static class ApiErrors
         };
         return ctx.Response.WriteAsync(JsonSerializer.Serialize(body, ApiJson.Object));
     }
+
+    private static bool IsRepoRoute(PathString path) =>
+        path.StartsWithSegments("/api/spaces") || path.StartsWithSegments("/api/repos");
+
+    /// <summary>A header value Kestrel accepts: printable ASCII only (anything else becomes '?', line breaks a space).</summary>
+    private static string HeaderSafe(string s) => string.Create(Math.Min(s.Length, 1000), s, static (span, src) =>
+    {
+        for (var i = 0; i < span.Length; i++)
+        {
+            var ch = src[i];
+            span[i] = ch is '\r' or '\n' or '\t' ? ' ' : ch is >= ' ' and <= '~' ? ch : '?';
+        }
+    });
 
     private static string ReasonPhrase(int status) => Microsoft.AspNetCore.WebUtilities.ReasonPhrases.GetReasonPhrase(status);
 }
