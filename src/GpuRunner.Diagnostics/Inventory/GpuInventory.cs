@@ -26,17 +26,13 @@ public static class GpuInventory
             var cudaVersion = CudaDriver.FormatVersion(session.CudaDriverVersion());
             var count = session.DeviceCount();
             PhaseTrace.Mark("nvml: versions + count");
-            // NVML is thread-safe; devices are read side by side in case the driver overlaps them (within one device
-            // it does not: measured on the H200, see ReadDevice).
-            var devices = Enumerable.Range(0, count).Select(session.Device).ToList();
-            var read = new GpuReport[count];
-            if (count == 1) read[0] = ReadDevice(devices[0]);
-            else if (count > 1) Parallel.For(0, count, i => read[i] = ReadDevice(devices[i]));
+            var gpus = new List<GpuReport>(count);
+            for (var i = 0; i < count; i++) gpus.Add(ReadDevice(session.Device(i)));
             PhaseTrace.Mark("nvml: devices read");
             // Published only when complete: a read that overran its deadline must not change the report while it prints.
             report.Driver.DriverVersion = driverVersion;
             report.Driver.CudaDriverVersion = cudaVersion;
-            report.Gpus = [.. read];
+            report.Gpus = gpus;
         }
         finally
         {

@@ -54,6 +54,17 @@ public sealed record ModelManifest
     /// <summary>Elements of one sample (the shape without its batch dimension).</summary>
     public static int PerSample(TensorSpec t) => t.Shape.Skip(1).Aggregate(1, (a, b) => a * b);
 
+    /// <summary>[batch, per-sample dims...], as ORT's and TorchSharp's tensor constructors take it.</summary>
+    public static long[] BatchShape(TensorSpec t, int batch) => [batch, .. t.Shape.Skip(1).Select(d => (long)d)];
+
+    /// <summary>The input floats one batch takes; an ArgumentException when <paramref name="input"/> holds fewer.</summary>
+    public int BatchInputCount(float[] input, int batch)
+    {
+        var count = batch * PerSample(Input);
+        if (input.Length < count) throw new ArgumentException($"{Name}: batch {batch} needs {count} input floats, got {input.Length}", nameof(input));
+        return count;
+    }
+
     /// <summary>The named weight tensors from the .bin file.</summary>
     public Dictionary<string, (float[] Data, int[] Shape)> LoadWeights()
     {

@@ -91,14 +91,13 @@ public sealed class OrtEngine : IInferenceEngine
         {
             _engine = engine;
             var m = engine._model;
-            var inCount = batch * ModelManifest.PerSample(m.Input);
-            if (input.Length < inCount) throw new ArgumentException($"{m.Name}: batch {batch} needs {inCount} input floats, got {input.Length}", nameof(input));
+            var inCount = m.BatchInputCount(input, batch);
             // Arrays on the pinned object heap: the GC never moves them, so ORT may keep their addresses for the binding's life.
             var x = GC.AllocateUninitializedArray<float>(inCount, pinned: true);
             input.AsSpan(0, inCount).CopyTo(x);
             Output = GC.AllocateUninitializedArray<float>(batch * ModelManifest.PerSample(m.Output), pinned: true);
-            _input = OrtValue.CreateTensorValueFromMemory(x, Shape(m.Input, batch));
-            _output = OrtValue.CreateTensorValueFromMemory(Output, Shape(m.Output, batch));
+            _input = OrtValue.CreateTensorValueFromMemory(x, ModelManifest.BatchShape(m.Input, batch));
+            _output = OrtValue.CreateTensorValueFromMemory(Output, ModelManifest.BatchShape(m.Output, batch));
             _binding = engine._session.CreateIoBinding();
             _binding.BindInput(m.Input.Name, _input);
             _binding.BindOutput(m.Output.Name, _output);
@@ -107,7 +106,6 @@ public sealed class OrtEngine : IInferenceEngine
             _rebindInput = engine.Device == "cuda";
         }
 
-        private static long[] Shape(TensorSpec t, int batch) => [batch, .. t.Shape.Skip(1).Select(d => (long)d)];
 
         public void Run()
         {

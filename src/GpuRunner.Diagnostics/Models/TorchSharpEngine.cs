@@ -150,17 +150,15 @@ public sealed class TorchSharpEngine : IInferenceEngine
         {
             _engine = engine;
             var m = engine._model;
-            var inCount = batch * ModelManifest.PerSample(m.Input);
-            if (input.Length < inCount) throw new ArgumentException($"{m.Name}: batch {batch} needs {inCount} input floats, got {input.Length}", nameof(input));
+            var inCount = m.BatchInputCount(input, batch);
             Output = new float[batch * ModelManifest.PerSample(m.Output)];
-            var inShape = Shape(m.Input, batch);
+            var inShape = ModelManifest.BatchShape(m.Input, batch);
             // torch.tensor copies the array once (pageable host memory, like numpy's); from_array shares Output's storage.
             _hostInput = tensor(input[..inCount], inShape).DetachFromDisposeScope();
-            using (var flat = from_array(Output)) _hostOutput = flat.view(Shape(m.Output, batch)).DetachFromDisposeScope();
+            using (var flat = from_array(Output)) _hostOutput = flat.view(ModelManifest.BatchShape(m.Output, batch)).DetachFromDisposeScope();
             if (engine.Device == "cuda") _deviceInput = empty(inShape, ScalarType.Float32, engine._device).DetachFromDisposeScope();
         }
 
-        private static long[] Shape(TensorSpec t, int batch) => [batch, .. t.Shape.Skip(1).Select(d => (long)d)];
 
         public void Run()
         {
