@@ -21,11 +21,28 @@ public static class CoreHost
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [] });
         builder.WebHost.UseUrls(o.Urls.Count > 0 ? [.. o.Urls] : ["http://127.0.0.1:8080"]);
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = o.MaxBodyBytes);
+        var maxConnections = o.MaxConnections ?? ConnectionLimits.Derive(ConnectionLimits.OpenFileLimit(), ConnectionLimits.OpenFiles());
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Limits.MaxRequestBodySize = o.MaxBodyBytes;
+            k.Limits.MaxConcurrentConnections = maxConnections;
+            k.Limits.MaxConcurrentUpgradedConnections = maxConnections;
+            k.Limits.KeepAliveTimeout = o.KeepAliveTimeout;
+            k.Limits.RequestHeadersTimeout = o.RequestHeadersTimeout;
+            // A body must arrive at 240 bytes/s after a 5 s grace (Kestrel's default, stated so it stays): a
+            // trickling client cannot hold a connection and a writer slot for minutes.
+            k.Limits.MinRequestBodyDataRate = new Microsoft.AspNetCore.Server.Kestrel.Core.MinDataRate(240, TimeSpan.FromSeconds(5));
+            k.Limits.MaxRequestHeadersTotalSize = 32 * 1024;
+        });
+        // Binding failures (?factory=maybe) throw BadHttpRequestException into ApiErrors, which answers JSON `error`
+        // instead of an empty 400.
+        builder.Services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(r => r.ThrowOnBadRequest = true);
         builder.Logging.ClearProviders();
         builder.Logging.AddSimpleConsole(c => { c.SingleLine = true; c.TimestampFormat = "yyyy-MM-ddTHH:mm:ssZ "; c.UseUtcTimestamp = true; });
         builder.Logging.SetMinimumLevel(LogLevel.Information);
         builder.Logging.AddFilter("Microsoft.AspNetCore", LogLevel.Warning);
+        // One warning per connection refused over the limit would let a flood fill the log (and the disk).
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Server.Kestrel.Connections", LogLevel.Error);
         logging?.Invoke(builder.Logging);
 
         // Source-generated metadata first: NativeAOT has no reflection-based serialization.
@@ -35,7 +52,7 @@ public static class CoreHost
             j.SerializerOptions.TypeInfoResolverChain.Insert(0, ApiJsonContext.Default);
         });
         var machine = new SpaceMachine(o.Catalogue, o.Policy);
-        var core = new CoreService(store, machine, o.Clock);
+        var core = new CoreService(store, machine, o.Clock) { Throttle = new AuthThrottle(o.Clock, o.MaxAuthFailures, o.AuthFailureWindow) };
         builder.Services.AddSingleton(o);
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton(machine);
@@ -43,9 +60,10 @@ public static class CoreHost
         if (o.RunTimeRules) builder.Services.AddHostedService<TimeRulesService>();
 
         await store.InitializeAsync();
-        foreach (var (name, token, admin) in o.Users) await core.SeedUserAsync(name, token, admin);
+        await core.DeclareSeededUsersAsync(o.Users);
 
         var app = builder.Build();
+        app.Logger.LogDebug("serving at most {Connections} connections at once", maxConnections);
         app.Use(ApiErrors.Middleware);
         app.MapGet("/healthz", async (CoreService c, HttpContext ctx) =>
         {

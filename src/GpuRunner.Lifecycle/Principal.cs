@@ -2,11 +2,15 @@ namespace GpuRunner.Lifecycle;
 
 public enum PrincipalKind { User, Runner }
 
-/// <summary>Who is calling: a user (by name) or the runner of one Space (its per-Space token).</summary>
-public sealed record Principal(PrincipalKind Kind, string Name, string? SpaceId = null, bool IsAdmin = false)
+/// <summary>Who is calling: a user (by name) or the runner of one Space (its per-Space token). A runner token is
+/// bound to the Space's uid, not only its name: it never acts on a later Space of the same name.</summary>
+public sealed record Principal(PrincipalKind Kind, string Name, string? SpaceId = null, bool IsAdmin = false, string? SpaceUid = null)
 {
     public static Principal User(string name, bool admin = false) => new(PrincipalKind.User, name, null, admin);
-    public static Principal Runner(string spaceId, string createdBy) => new(PrincipalKind.Runner, createdBy, spaceId);
+    public static Principal Runner(string spaceId, string createdBy, string? spaceUid = null) => new(PrincipalKind.Runner, createdBy, spaceId, false, spaceUid);
+
+    /// <summary>This principal is the runner of exactly this Space (same name and, when known, same uid).</summary>
+    public bool IsRunnerOf(SpaceState space) => Kind == PrincipalKind.Runner && SpaceId == space.Id && (SpaceUid is null || SpaceUid == space.Uid);
 
     public bool IsOwnerOf(SpaceState space) => Kind == PrincipalKind.User && Name == space.Owner;
 
@@ -21,7 +25,7 @@ public sealed record Principal(PrincipalKind Kind, string Name, string? SpaceId 
     /// <summary>Runner routes: the Space's own runner token, or its owner's user token.</summary>
     public void EnsureCanReport(SpaceState space)
     {
-        if (IsOwnerOf(space) || (Kind == PrincipalKind.Runner && SpaceId == space.Id)) return;
+        if (IsOwnerOf(space) || IsRunnerOf(space)) return;
         var who = Kind == PrincipalKind.Runner ? $"a runner token of {SpaceId}" : $"user '{Name}'";
         throw new LifecycleException(LifecycleErrorKind.Forbidden, $"cannot report for {space.Id} with {who}");
     }
@@ -29,7 +33,7 @@ public sealed record Principal(PrincipalKind Kind, string Name, string? SpaceId 
     /// <summary>Runtime and usage reads: the owner, the Space's runner, or an admin.</summary>
     public void EnsureCanRead(SpaceState space)
     {
-        if (IsAdmin || IsOwnerOf(space) || (Kind == PrincipalKind.Runner && SpaceId == space.Id)) return;
+        if (IsAdmin || IsOwnerOf(space) || IsRunnerOf(space)) return;
         throw new LifecycleException(LifecycleErrorKind.Forbidden, $"{space.Id} belongs to another user");
     }
 }

@@ -145,8 +145,9 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
     public static void ValidateId(string id)
     {
         var parts = id.Split('/');
-        if (parts.Length != 2 || parts.Any(p => p.Length is 0 or > 96 || !p.All(ch => char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' or '.')))
-            throw Bad($"bad Space id '{id}': want NAMESPACE/NAME of letters, digits, '-', '_', '.' (at most 96 each)");
+        // "." and ".." are path segments, not names: a URL holding them is rewritten by every client on the way.
+        if (parts.Length != 2 || parts.Any(p => p.Length is 0 or > 96 || p is "." or ".." || !p.All(ch => char.IsAsciiLetterOrDigit(ch) || ch is '-' or '_' or '.')))
+            throw Bad($"bad Space id '{(id.Length > 200 ? id[..200] + "…" : id)}': want NAMESPACE/NAME of letters, digits, '-', '_', '.' (at most 96 each, not '.' or '..')");
     }
 
     private SpaceState Transit(SpaceState s, SpaceEvent e)

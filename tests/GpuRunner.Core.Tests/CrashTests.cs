@@ -131,12 +131,21 @@ public sealed class CoreProcess
         return dll;
     }
 
-    public static async Task<CoreProcess> StartAsync(string dbSpec)
+    public bool HasExited => _p.HasExited;
+    public int ExitCode => _p.ExitCode;
+    public string Log => string.Join('\n', _log);
+    private ConcurrentQueue<string> _log = new();
+
+    /// <param name="fdLimit">Run under `ulimit -n` of this many open files (through bash).</param>
+    public static async Task<CoreProcess> StartAsync(string dbSpec, int? fdLimit = null)
     {
-        var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet")
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+        var psi = new ProcessStartInfo(fdLimit is null ? dotnet : "bash")
         {
             RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
+        if (fdLimit is { } n)
+            foreach (var a in new[] { "-c", $"ulimit -n {n} && exec \"$0\" \"$@\"", dotnet }) psi.ArgumentList.Add(a);
         foreach (var a in new[] { CliDll(), "core", "serve", "--urls", "http://127.0.0.1:0", "--db", dbSpec, "--user", "alice=" + TestCore.Alice })
             psi.ArgumentList.Add(a);
         var p = Process.Start(psi)!;
@@ -158,7 +167,7 @@ public sealed class CoreProcess
             try { p.Kill(); } catch (InvalidOperationException) { }
             Assert.Fail("core serve did not start: " + string.Join('\n', log));
         }
-        return new CoreProcess(p, await url.Task);
+        return new CoreProcess(p, await url.Task) { _log = log };
     }
 
     /// <summary>SIGKILL (Process.Kill on Unix), then wait for it to be gone.</summary>

@@ -85,6 +85,7 @@ public sealed class TestCore : IAsyncDisposable
     public ManualClock Clock { get; } = new(ManualClock.Start);
     public TestDb Db { get; }
     public ICoreStore Store { get; private set; } = null!;
+    public CoreOptions Options { get; private set; } = null!;
     public WebApplication App { get; private set; } = null!;
     public Uri BaseUrl { get; private set; } = null!;
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
@@ -95,12 +96,14 @@ public sealed class TestCore : IAsyncDisposable
     public static async Task<TestCore> StartAsync(string kind, Action<CoreOptions>? configure = null)
     {
         var core = new TestCore(TestDb.Create(kind));
-        var o = new CoreOptions { Clock = core.Clock, RunTimeRules = false };
+        // Suites send many wrong tokens on purpose; the throttle has its own tests (HardeningTests).
+        var o = new CoreOptions { Clock = core.Clock, RunTimeRules = false, MaxAuthFailures = 100_000 };
         o.Urls.Add("http://127.0.0.1:0");
         o.Users.Add(("alice", Alice, false));
         o.Users.Add(("bob", Bob, false));
         o.Users.Add(("admin", Admin, true));
         configure?.Invoke(o);
+        core.Options = o;
         core.Store = core.Db.Open(core.Clock);
         core.App = await CoreHost.CreateAsync(core.Store, o, l => l.SetMinimumLevelWarning());
         await core.App.StartAsync();

@@ -10,6 +10,8 @@ namespace GpuRunner.Core.Api;
 public sealed class ApiException(int status, string message) : Exception(message)
 {
     public int Status { get; } = status;
+    /// <summary>429: sent as Retry-After.</summary>
+    public long? RetryAfterSeconds { get; init; }
 }
 
 /// <summary>
@@ -40,6 +42,7 @@ public static class ApiErrors
             var (status, message, code) = Describe(e);
             var log = ctx.RequestServices.GetService(typeof(ILoggerFactory)) as ILoggerFactory;
             if (status == 500) log?.CreateLogger("GpuRunner.Core").LogError(e, "{Method} {Path} failed", ctx.Request.Method, ctx.Request.Path);
+            if (e is ApiException { RetryAfterSeconds: { } wait }) ctx.Response.OnStarting(() => { ctx.Response.Headers.RetryAfter = wait.ToString(); return Task.CompletedTask; });
             await WriteAsync(ctx, status, message, code);
         }
     }
@@ -48,12 +51,24 @@ public static class ApiErrors
     public static (int Status, string Message, string Code) Describe(Exception e) => e switch
     {
         LifecycleException l => (StatusOf(l.Kind), l.Message, KindCode(l.Kind)),
-        ApiException a => (a.Status, a.Message, a.Status switch { 401 => "unauthorized", 413 => "too_large", _ => "bad_request" }),
-        BadHttpRequestException b => (b.StatusCode, b.StatusCode == 413
-            ? "request body too large" : "bad request: " + b.Message, b.StatusCode == 413 ? "too_large" : "bad_request"),
-        JsonException j => (400, "malformed JSON body: " + j.Message.Split(". Path:")[0], "bad_request"),
+        ApiException a => (a.Status, a.Message, a.Status switch { 401 => "unauthorized", 413 => "too_large", 429 => "too_many_requests", _ => "bad_request" }),
+        BadHttpRequestException b => (b.StatusCode, b.StatusCode == 413 ? "request body too large" : BadRequestMessage(b), b.StatusCode == 413 ? "too_large" : "bad_request"),
+        JsonException j => (400, Http.JsonError(j), "bad_request"),
         _ => (500, "internal error in the core (logged); please report it", "internal"),
     };
+
+    /// <summary>
+    /// A binding failure says which parameter and value, not the .NET type it wanted (ASP.NET's message is
+    /// 'Failed to bind parameter "bool? factory" from "maybe".').
+    /// </summary>
+    private static string BadRequestMessage(BadHttpRequestException b)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(b.Message, "^Failed to bind parameter \"[^\"]*?(\\w+)\" from \"(.*)\"\\.?$");
+        if (m.Success) return $"'{m.Groups[1].Value}' has a bad value '{Http.Clip(m.Groups[2].Value)}'";
+        if (b.Message.StartsWith("Required parameter", StringComparison.Ordinal)) return "a required parameter is missing";
+        return b.Message.Contains("System.", StringComparison.Ordinal) || b.Message.Contains("GpuRunner.", StringComparison.Ordinal)
+            ? "bad request" : "bad request: " + b.Message;
+    }
 
     private static string KindCode(LifecycleErrorKind k) => k switch
     {

@@ -23,9 +23,14 @@ public static class Http
         if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) || header.Length <= 7)
             throw new ApiException(401, "the Authorization header must be 'Bearer <token>'");
         var token = header[7..].Trim();
-        return await core.AuthenticateAsync(token, ctx.RequestAborted)
-               ?? throw new ApiException(401, "invalid or revoked token");
+        var (p, wait) = await core.AuthenticateFromAsync(token, Client(ctx), ctx.RequestAborted);
+        if (wait > 0)
+            throw new ApiException(429, $"too many failed authentications from this address or with this token prefix; retry in {wait} s") { RetryAfterSeconds = wait };
+        return p ?? throw new ApiException(401, "invalid or revoked token");
     }
+
+    /// <summary>The client's address as the throttle counts it (the TCP peer: the core does not trust forwarded headers).</summary>
+    public static string Client(HttpContext ctx) => ctx.Connection.RemoteIpAddress?.ToString() ?? "unknown";
 
     /// <summary>Reads the JSON body (bounded), or a 400 that says which field is wrong.</summary>
     public static async Task<T> BodyAsync<T>(HttpContext ctx, long maxBytes) where T : class
@@ -41,15 +46,27 @@ public static class Http
         }
         catch (JsonException e)
         {
-            var where = string.IsNullOrEmpty(e.Path) || e.Path == "$" ? "" : $" at {e.Path}";
-            throw new ApiException(400, $"malformed JSON body{where}: {FirstSentence(e.Message)}");
+            throw new ApiException(400, JsonError(e));
         }
     }
 
-    private static string FirstSentence(string m)
+    /// <summary>
+    /// What a JSON error says to the caller: the field (its JSON path) and what is wrong, never a .NET type name
+    /// (System.Text.Json's messages name the target type, e.g. "could not be converted to System.Int32").
+    /// </summary>
+    public static string JsonError(JsonException e)
     {
-        var i = m.IndexOf(". Path:", StringComparison.Ordinal);
-        return i > 0 ? m[..i] : m;
+        var path = string.IsNullOrEmpty(e.Path) || e.Path == "$" ? null : e.Path.StartsWith("$.", StringComparison.Ordinal) ? e.Path[2..] : e.Path;
+        var m = e.Message;
+        if (m.Contains("could not be converted", StringComparison.Ordinal))
+            return path is null ? "the body must be a JSON object" : $"'{path}' has the wrong type (see the route's documented body)";
+        var cut = m.IndexOf(" Path:", StringComparison.Ordinal);
+        if (cut > 0) m = m[..cut];
+        cut = m.IndexOf(" LineNumber:", StringComparison.Ordinal);
+        if (cut > 0) m = m[..cut];
+        m = m.TrimEnd('.', ' ');
+        if (m.Contains("System.", StringComparison.Ordinal) || m.Contains("GpuRunner.", StringComparison.Ordinal)) m = "not valid JSON for this route";
+        return $"malformed JSON body{(path is null ? "" : $" at '{path}'")}: {m}";
     }
 
     public static string SpaceId(string ns, string name)
@@ -68,7 +85,8 @@ public static class Http
         {
             if (!DateTime.TryParseExact(period, "yyyy-MM", System.Globalization.CultureInfo.InvariantCulture,
                     System.Globalization.DateTimeStyles.AdjustToUniversal | System.Globalization.DateTimeStyles.AssumeUniversal, out var month))
-                throw new ApiException(400, $"period must be YYYY-MM, got '{period}'");
+                throw new ApiException(400, $"period must be YYYY-MM, got '{Clip(period)}'");
+            if (month.Year is < 1970 or > 9998) throw new ApiException(400, $"period must be a month of the years 1970 to 9998, got '{Clip(period)}'");
             var start = new DateTimeOffset(month.Year, month.Month, 1, 0, 0, 0, TimeSpan.Zero);
             return (start.ToUnixTimeMilliseconds(), start.AddMonths(1).ToUnixTimeMilliseconds());
         }
@@ -88,7 +106,11 @@ public static class Http
     {
         if (string.IsNullOrEmpty(s)) throw new ApiException(400, $"'{what}' is required (RFC 3339, e.g. 2026-11-01T00:00:00Z)");
         if (!DateTimeOffset.TryParse(s, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var t))
-            throw new ApiException(400, $"'{what}' is not an RFC 3339 time: '{s}'");
+            throw new ApiException(400, $"'{what}' is not an RFC 3339 time: '{Clip(s)}'");
+        if (t.Year is < 1970 or > 9998) throw new ApiException(400, $"'{what}' must be in the years 1970 to 9998, got '{Clip(s)}'");
         return t.ToUnixTimeMilliseconds();
     }
+
+    /// <summary>A caller's value quoted in an error: at most 100 characters.</summary>
+    public static string Clip(string? s) => s is null ? "" : s.Length <= 100 ? s : s[..100] + "…";
 }

@@ -92,12 +92,14 @@ public static class RunnerEndpoints
 
     private static RunnerInput Parse(RunBody b)
     {
+        RunnerValidation.Check(b);
         var (at, run) = Common(b.EventId, b.At, b.RunId);
         return new RunnerInput(run, b.EventId!, new RunStarted(run, b.Host) { AtMs = at }, at, null, null);
     }
 
     private static RunnerInput Parse(DeviceBody b)
     {
+        RunnerValidation.Check(b);
         var (at, run) = Common(b.EventId, b.At, b.RunId);
         if (b.Report is not { ValueKind: JsonValueKind.Object } report) throw new ApiException(400, "'report' must be the device report object (gpurunner verify --json)");
         var facts = Facts(report);
@@ -111,6 +113,7 @@ public static class RunnerEndpoints
 
     private static RunnerInput Parse(StageBody b)
     {
+        RunnerValidation.Check(b);
         var (at, run) = Common(b.EventId, b.At, b.RunId);
         if (!Stages.TryParse(b.Stage, out var stage) || stage is not (Stage.AppStarting or Stage.Running or Stage.Stopped or Stage.RuntimeError))
             throw new ApiException(400, $"'stage' must be APP_STARTING, RUNNING, STOPPED or RUNTIME_ERROR, got '{b.Stage}'");
@@ -119,6 +122,7 @@ public static class RunnerEndpoints
 
     private static RunnerInput Parse(HeartbeatBody b)
     {
+        RunnerValidation.Check(b);
         var (at, run) = Common(b.EventId, b.At, b.RunId);
         if (b.Gpus is { } gpus && gpus.ValueKind is not (JsonValueKind.Array or JsonValueKind.Null))
             throw new ApiException(400, "'gpus' must be an array");
@@ -127,6 +131,7 @@ public static class RunnerEndpoints
 
     private static RunnerInput Parse(ExitBody b)
     {
+        RunnerValidation.Check(b);
         var (at, run) = Common(b.EventId, b.At, b.RunId);
         if (b.ExitCode is null) throw new ApiException(400, "'exitCode' is required");
         return new RunnerInput(run, b.EventId!, new RunExited(run, b.ExitCode.Value, Trim(b.Signal, 64), Trim(b.StderrTail, 8000)) { AtMs = at }, at, null, null);

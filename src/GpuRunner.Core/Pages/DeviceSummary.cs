@@ -19,8 +19,9 @@ internal sealed record DeviceSummary(long AtMs, string? RunId, IReadOnlyList<str
             if (r.TryGetProperty("gpus", out var g) && g.ValueKind == JsonValueKind.Array)
                 foreach (var gpu in g.EnumerateArray())
                 {
+                    if (gpu.ValueKind != JsonValueKind.Object) continue;
                     var name = Str(gpu, "name") ?? "GPU";
-                    var mem = gpu.TryGetProperty("memoryTotalMiB", out var m) && m.TryGetInt64(out var mib) ? $" · {mib / 1024.0:0.#} GiB" : "";
+                    var mem = gpu.TryGetProperty("memoryTotalMiB", out var m) && m.ValueKind == JsonValueKind.Number && m.TryGetInt64(out var mib) ? $" · {mib / 1024.0:0.#} GiB" : "";
                     var cc = Str(gpu, "computeCapability") is { } c ? $" · sm {c}" : "";
                     gpus.Add(name + mem + cc);
                 }
@@ -37,9 +38,9 @@ internal sealed record DeviceSummary(long AtMs, string? RunId, IReadOnlyList<str
                         problems.Add((Str(c, "id") ?? "?", Str(c, "status")!, Str(c, "evidence") ?? ""));
             return new DeviceSummary(atMs, runId, gpus, driver, cuda, Str(r, "verdict"), flavor, summary, problems);
         }
-        catch (JsonException)
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
         {
-            return null;
+            return null; // stored data the page cannot read (from before the core validated reports): shown as none
         }
     }
 

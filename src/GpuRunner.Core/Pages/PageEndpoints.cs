@@ -20,7 +20,8 @@ public static class PageEndpoints
     public static WebApplication MapPages(this WebApplication app)
     {
         var core = app.Services.GetRequiredService<CoreService>();
-        var sessions = new PageSessions(core.Clock);
+        var o = app.Services.GetRequiredService<CoreOptions>();
+        var sessions = new PageSessions(core.Clock, o.MaxSessionsPerUser, o.MaxSessions);
 
         app.MapGet("/", () => Results.Redirect("/spaces"));
         app.MapGet("/assets/{file}", (string file, HttpContext ctx) =>
@@ -45,17 +46,16 @@ public static class PageEndpoints
                 return LoginPage(ctx, "The login form expired or came from another site. Please try again.", 403);
             var token = form["token"].ToString().Trim();
             if (token.Length == 0) return LoginPage(ctx, "Enter your user token.", 400);
-            var client = ctx.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-            if (sessions.LockedForSeconds(client) is > 0 and var wait)
-                return LoginPage(ctx, $"Too many failed logins from {client}; try again in {(wait + 59) / 60} min.", 429);
-            var p = await core.AuthenticateAsync(token, ctx.RequestAborted);
-            if (p is null || p.Kind != PrincipalKind.User)
+            // The API's throttle: counted per address and token prefix; a token that worked recently always gets in.
+            var (p, wait) = await core.AuthenticateFromAsync(token, Http.Client(ctx), ctx.RequestAborted);
+            if (wait > 0)
             {
-                sessions.Failed(client);
+                ctx.Response.Headers.RetryAfter = wait.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                return LoginPage(ctx, $"Too many failed logins from this address or with similar tokens; try again in {(wait + 59) / 60} min.", 429);
+            }
+            if (p is null || p.Kind != PrincipalKind.User)
                 return LoginPage(ctx, p is null ? "Invalid or revoked token."
                     : $"That is the runner token of {p.SpaceId}; log in with your user token.", 401);
-            }
-            sessions.Succeeded(client);
             var sid = sessions.Create(p.Name, Tokens.Hash(token));
             ctx.Response.Cookies.Append(PageSessions.Cookie, sid, PageSessions.CookieOptions(ctx, PageSessions.Lifetime));
             ctx.Response.Cookies.Delete(PageSessions.LoginCsrfCookie, PageSessions.CookieOptions(ctx, null));
@@ -72,6 +72,8 @@ public static class PageEndpoints
             ctx.Response.Cookies.Delete(PageSessions.Cookie, PageSessions.CookieOptions(ctx, null));
             return Results.Redirect("/login");
         });
+
+        TokensPage.Map(app, core, sessions);
 
         app.MapGet("/spaces", async (HttpContext ctx) =>
         {
@@ -161,7 +163,7 @@ public static class PageEndpoints
     }
 
     /// <summary>The session's user, re-checked against the store on every request (a revoked token logs out).</summary>
-    private static async Task<PageUser?> UserAsync(HttpContext ctx, CoreService core, PageSessions sessions)
+    internal static async Task<PageUser?> UserAsync(HttpContext ctx, CoreService core, PageSessions sessions)
     {
         var sid = ctx.Request.Cookies[PageSessions.Cookie];
         if (sessions.Find(sid) is not { } s) return null;
@@ -174,21 +176,32 @@ public static class PageEndpoints
         return new PageUser(p, s, sid!);
     }
 
-    private static async Task<IFormCollection?> ReadFormAsync(HttpContext ctx)
+    internal static async Task<IFormCollection?> ReadFormAsync(HttpContext ctx)
     {
         if (!ctx.Request.HasFormContentType) return null;
         try { return await ctx.Request.ReadFormAsync(ctx.RequestAborted); }
         catch (InvalidDataException) { return null; }
     }
 
-    private static IResult ToLogin(HttpContext ctx) =>
+    internal static IResult ToLogin(HttpContext ctx) =>
         Results.Redirect("/login?next=" + Uri.EscapeDataString(ctx.Request.Path + ctx.Request.QueryString));
 
-    /// <summary>Only local paths: an open redirect after login would hand the session to another site.</summary>
-    private static string SafeNext(StringValues next)
+    /// <summary>
+    /// Only a local path: an open redirect after login would hand the session to another site. The check runs on the
+    /// target as a browser reads it: tabs and line breaks dropped anywhere, leading and trailing controls and spaces
+    /// trimmed, '\' taken as '/'. What is left must start with one '/' (not "//", a host) and be printable ASCII (a
+    /// Location header can carry nothing else); anything else goes to /spaces.
+    /// </summary>
+    internal static string SafeNext(StringValues next)
     {
-        var n = next.ToString();
-        return n.StartsWith('/') && !n.StartsWith("//", StringComparison.Ordinal) && !n.StartsWith("/\\", StringComparison.Ordinal) ? n : "/spaces";
+        var raw = next.ToString();
+        if (raw.Length is 0 or > 2000) return "/spaces";
+        var sb = new System.Text.StringBuilder(raw.Length);
+        foreach (var ch in raw)
+            if (ch is not ('\t' or '\n' or '\r')) sb.Append(ch == '\\' ? '/' : ch);
+        var n = sb.ToString().Trim((char[])[.. Enumerable.Range(0, 33).Select(i => (char)i)]);
+        if (!n.StartsWith('/') || n.StartsWith("//", StringComparison.Ordinal)) return "/spaces";
+        return n.All(ch => ch is > ' ' and <= '~') ? n : "/spaces";
     }
 
     private static IResult LoginPage(HttpContext ctx, string? error, int status)

@@ -17,45 +17,41 @@ internal sealed record PageSession(string User, string TokenHash, string Csrf, l
 /// Sessions live in this process: a restart logs browsers out (they log in again), and several core instances
 /// behind one address need sticky sessions. That keeps secrets out of the database and needs no key management.
 /// </summary>
-internal sealed class PageSessions(TimeProvider clock)
+internal sealed class PageSessions(TimeProvider clock, int maxPerUser = 10, int maxTotal = 10_000)
 {
     public const string Cookie = "gpurunner_session";
     public const string LoginCsrfCookie = "gpurunner_login_csrf";
     public static readonly TimeSpan Lifetime = TimeSpan.FromHours(12);
-    private const int MaxSessions = 50_000;
 
     private readonly ConcurrentDictionary<string, PageSession> _byIdHash = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, (int Count, long SinceMs)> _failures = new(StringComparer.Ordinal);
-
-    /// <summary>Failed logins allowed per client address and window, so user-chosen tokens cannot be guessed quickly.</summary>
-    public const int MaxFailures = 10;
-    public static readonly TimeSpan FailureWindow = TimeSpan.FromMinutes(5);
-
-    /// <summary>Seconds until <paramref name="client"/> may try again, or 0.</summary>
-    public long LockedForSeconds(string client)
-    {
-        if (!_failures.TryGetValue(client, out var f) || f.Count < MaxFailures) return 0;
-        var left = f.SinceMs + (long)FailureWindow.TotalMilliseconds - NowMs;
-        return left <= 0 ? 0 : (left + 999) / 1000;
-    }
-
-    public void Failed(string client)
-    {
-        if (_failures.Count > MaxSessions) _failures.Clear(); // bounded memory under a spray of addresses
-        var now = NowMs;
-        _failures.AddOrUpdate(client, _ => (1, now),
-            (_, f) => now - f.SinceMs > FailureWindow.TotalMilliseconds ? (1, now) : (f.Count + 1, f.SinceMs));
-    }
-
-    public void Succeeded(string client) => _failures.TryRemove(client, out _);
+    private readonly Lock _create = new();
 
     private long NowMs => clock.GetUtcNow().ToUnixTimeMilliseconds();
 
+    public int Count => _byIdHash.Count;
+    public int CountOf(string user) => _byIdHash.Values.Count(s => s.User == user);
+
+    /// <summary>
+    /// A new session. Bounded: a user keeps at most <c>maxPerUser</c> sessions and the process at most
+    /// <c>maxTotal</c>; past either, the oldest (of that user, or of all) is logged out. Expired ones go first.
+    /// </summary>
     public string Create(string user, string tokenHash)
     {
-        if (_byIdHash.Count >= MaxSessions) Purge();
         var sid = Tokens.New("");
-        _byIdHash[Tokens.Hash(sid)] = new PageSession(user, tokenHash, Tokens.New(""), NowMs + (long)Lifetime.TotalMilliseconds);
+        var now = NowMs;
+        lock (_create)
+        {
+            var mine = _byIdHash.Where(kv => kv.Value.User == user).OrderBy(kv => kv.Value.ExpiresMs).ToList();
+            for (var i = 0; i <= mine.Count - maxPerUser; i++) _byIdHash.TryRemove(mine[i].Key, out _);
+            if (_byIdHash.Count >= maxTotal)
+            {
+                Purge();
+                // Oldest first (all sessions live equally long, so the earliest to expire is the oldest).
+                foreach (var kv in _byIdHash.OrderBy(kv => kv.Value.ExpiresMs).Take(_byIdHash.Count - maxTotal + 1).ToList())
+                    _byIdHash.TryRemove(kv.Key, out _);
+            }
+            _byIdHash[Tokens.Hash(sid)] = new PageSession(user, tokenHash, Tokens.New(""), now + (long)Lifetime.TotalMilliseconds);
+        }
         return sid;
     }
 

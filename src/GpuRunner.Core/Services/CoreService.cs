@@ -28,6 +28,9 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
 
     // ------------------------------------------------------------ users and tokens
 
+    /// <summary>Failed-authentication throttle shared by the API and the login form.</summary>
+    public AuthThrottle Throttle { get; init; } = new(clock);
+
     public async Task<Principal?> AuthenticateAsync(string token, CancellationToken ct)
     {
         var hash = Tokens.Hash(token);
@@ -40,13 +43,117 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         return p;
     }
 
+    /// <summary>
+    /// <see cref="AuthenticateAsync(string, CancellationToken)"/> behind <see cref="Throttle"/>: Throttled (seconds to
+    /// wait) when <paramref name="client"/> or the token's prefix failed too often, else the principal (null: refused,
+    /// and counted).
+    /// </summary>
+    public async Task<(Principal? P, long RetryAfterSeconds)> AuthenticateFromAsync(string token, string client, CancellationToken ct)
+    {
+        var hash = Tokens.Hash(token);
+        if (Throttle.RetryAfterSeconds(client, token, hash) is > 0 and var wait) return (null, wait);
+        var p = token.Length is < 8 or > Tokens.MaxLength ? null : await AuthenticateAsync(token, ct);
+        if (p is null) Throttle.Failed(client, token);
+        else Throttle.Succeeded(hash);
+        return (p, 0);
+    }
+
+    /// <summary>
+    /// The one place cached authentications are dropped: a token's hash, every token of a Space, or (both null)
+    /// everything. Revocation, replacement and Space deletion call it after their commit, so this instance refuses the
+    /// token from the next request on; a listener for other instances' changes calls it the same way.
+    /// </summary>
+    public void InvalidateTokenCache(string? hash = null, string? spaceId = null)
+    {
+        if (hash is null && spaceId is null) { _tokenCache.Clear(); return; }
+        if (hash is not null) { _tokenCache.TryRemove(hash, out _); Throttle.Forget(hash); }
+        if (spaceId is not null)
+            foreach (var (h, e) in _tokenCache)
+                if (e.P?.SpaceId == spaceId) _tokenCache.TryRemove(h, out _);
+    }
+
+    /// <summary>
+    /// Makes the stored seeded users match the operator's declaration (--user/--admin): each declared user gets
+    /// exactly the declared token as its seeded token (a different one replaces it) and admin as declared; a seeded
+    /// user no longer declared loses its seeded token and admin. Named tokens users made themselves stay.
+    /// </summary>
+    public async Task DeclareSeededUsersAsync(IReadOnlyList<(string Name, string Token, bool Admin)> users, CancellationToken ct = default)
+    {
+        var declared = new List<SeededUser>();
+        foreach (var (name, token, admin) in users)
+        {
+            ValidateUserName(name);
+            if (token.Length is < 8 or > Tokens.MaxLength)
+                throw new LifecycleException(LifecycleErrorKind.BadInput, $"token of user '{name}' must be 8 to {Tokens.MaxLength} characters");
+            if (declared.Any(d => d.Name == name)) throw new LifecycleException(LifecycleErrorKind.BadInput, $"user '{name}' is declared twice");
+            declared.Add(new SeededUser(name, Tokens.Hash(token), admin));
+        }
+        var dropped = await store.WriteAsync(tx => tx.DeclareSeededUsers(declared), ct);
+        foreach (var h in dropped) InvalidateTokenCache(h);
+    }
+
+    /// <summary>Kept for callers that seed one user (benchmarks): declares it alongside the users already seeded.</summary>
     public Task SeedUserAsync(string name, string token, bool admin, CancellationToken ct = default)
     {
-        if (string.IsNullOrWhiteSpace(name) || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
-            throw new LifecycleException(LifecycleErrorKind.BadInput, $"bad user name '{name}'");
-        if (token.Length < 8) throw new LifecycleException(LifecycleErrorKind.BadInput, $"token of user '{name}' is too short (8 characters at least)");
-        return store.WriteAsync(tx => { tx.UpsertUser(name, admin); tx.InsertToken(Tokens.Hash(token), "user", name, null); return 0; }, ct);
+        ValidateUserName(name);
+        if (token.Length is < 8 or > Tokens.MaxLength) throw new LifecycleException(LifecycleErrorKind.BadInput, $"token of user '{name}' is too short (8 characters at least)");
+        return store.WriteAsync(tx => { tx.UpsertUser(name, admin); tx.InsertToken(Tokens.Hash(token), "user", name, null, null, Tokens.SeedName); return 0; }, ct);
     }
+
+    private static void ValidateUserName(string name)
+    {
+        if (string.IsNullOrWhiteSpace(name) || name.Length > 96 || name is "." or ".." || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+            throw new LifecycleException(LifecycleErrorKind.BadInput, $"bad user name '{name}'");
+    }
+
+    // ------------------------------------------------------------ a user's own named tokens
+
+    /// <summary>A new token for the calling user, with a name of their choice (the secret is in this answer only).</summary>
+    public async Task<(string Token, UserTokenRow Row)> IssueUserTokenAsync(Principal p, string name, CancellationToken ct = default)
+    {
+        EnsureUser(p);
+        if (string.IsNullOrWhiteSpace(name) || name.Length > 64 || name == Tokens.SeedName || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+            throw Bad($"a token name is 1-64 letters, digits, '-', '_' or '.' (not '{Tokens.SeedName}'), got '{(name.Length > 64 ? name[..64] + "…" : name)}'");
+        var token = Tokens.New(Tokens.UserPrefix);
+        var row = await store.WriteAsync(tx =>
+        {
+            var mine = tx.UserTokens(p.Name);
+            if (mine.Any(t => t.Name == name)) throw new LifecycleException(LifecycleErrorKind.Conflict, $"you already have a token named '{name}'");
+            if (mine.Count >= Tokens.MaxPerUser) throw new LifecycleException(LifecycleErrorKind.RuleBroken, $"at most {Tokens.MaxPerUser} tokens per user; revoke one first");
+            tx.InsertToken(Tokens.Hash(token), "user", p.Name, null, Tokens.Prefix(token), name);
+            return new UserTokenRow(Tokens.Hash(token), Tokens.Prefix(token), name, tx.NowMs);
+        }, ct);
+        return (token, row);
+    }
+
+    public Task<IReadOnlyList<UserTokenRow>> ListUserTokensAsync(Principal p, CancellationToken ct = default)
+    {
+        EnsureUser(p);
+        return store.WriteAsync(tx => tx.UserTokens(p.Name), ct);
+    }
+
+    /// <summary>Revokes one of the caller's tokens by id (the seeded one too: it comes back only with the next start
+    /// that declares it). Refused from the next request on.</summary>
+    public async Task<UserTokenRow> RevokeUserTokenAsync(Principal p, string tokenId, CancellationToken ct = default)
+    {
+        EnsureUser(p);
+        var row = await store.WriteAsync(tx =>
+        {
+            var t = tx.UserTokens(p.Name).FirstOrDefault(r => Tokens.Id(r.Hash) == tokenId)
+                    ?? throw new LifecycleException(LifecycleErrorKind.NotFound, $"you have no token with id '{Trunc(tokenId)}'");
+            tx.DeleteUserToken(p.Name, t.Hash);
+            return t;
+        }, ct);
+        InvalidateTokenCache(row.Hash);
+        return row;
+    }
+
+    private static void EnsureUser(Principal p)
+    {
+        if (p.Kind != PrincipalKind.User) throw Forbidden("a runner token cannot manage user tokens");
+    }
+
+    private static string Trunc(string s) => s.Length > 40 ? s[..40] + "…" : s;
 
     public Task<string> IssueRunnerTokenAsync(Principal p, string id, CancellationToken ct = default)
     {
@@ -55,7 +162,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         {
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureOwner(s, "issue runner tokens");
-            tx.InsertToken(Tokens.Hash(token), "runner", p.Name, id, Tokens.Prefix(token));
+            tx.InsertToken(Tokens.Hash(token), "runner", p.Name, id, Tokens.Prefix(token), null, s.Uid);
             return token;
         }, ct);
     }
@@ -71,8 +178,8 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
 
     /// <summary>
     /// Revokes one runner token of the Space (owner only) by its id (<see cref="Tokens.Id"/>). It is refused (401)
-    /// from the next request on: the row is gone and this instance's token cache forgets it. Other core instances
-    /// sharing a PostgreSQL database may accept it until their cache entry expires (at most 30 s).
+    /// from the next request on: the row is gone and this instance's token cache forgets it
+    /// (<see cref="InvalidateTokenCache"/>).
     /// </summary>
     public async Task<RunnerTokenRow> RevokeRunnerTokenAsync(Principal p, string id, string tokenId, CancellationToken ct = default)
     {
@@ -81,11 +188,11 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureOwner(s, "revoke its runner tokens");
             var t = tx.RunnerTokens(id).FirstOrDefault(r => Tokens.Id(r.Hash) == tokenId)
-                    ?? throw new LifecycleException(LifecycleErrorKind.NotFound, $"{id} has no runner token with id '{tokenId}'");
+                    ?? throw new LifecycleException(LifecycleErrorKind.NotFound, $"{id} has no runner token with id '{Trunc(tokenId)}'");
             tx.DeleteRunnerToken(id, t.Hash);
             return t;
         }, ct);
-        _tokenCache.TryRemove(row.Hash, out _);
+        InvalidateTokenCache(row.Hash);
         return row;
     }
 
@@ -118,10 +225,12 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         }, ct);
     }
 
-    public Task DeleteAsync(Principal p, string id, CancellationToken ct = default)
+    /// <summary>Deletes the Space with its runner tokens; their cached authentications go at once, and tokens are bound
+    /// to the Space's uid, so none of them can ever act on a new Space of the same name.</summary>
+    public async Task DeleteAsync(Principal p, string id, CancellationToken ct = default)
     {
         var e = new DeleteRequested { AtMs = NowMs };
-        return store.WriteAsync(tx =>
+        await store.WriteAsync(tx =>
         {
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureOwner(s, "delete it");
@@ -129,6 +238,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
             tx.DeleteSpace(id);
             return 0;
         }, ct);
+        InvalidateTokenCache(spaceId: id);
     }
 
     /// <summary>A visitor (anyone): wakes a sleeping Space and postpones sleep. Repeated visits within a minute to an
@@ -204,7 +314,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
             var beats = valid.Where(i => inputs[i].Event is null).ToList();
             if (beats.Count > 0)
             {
-                if (!tx.Heartbeat(id, newest))
+                if (!tx.Heartbeat(id, newest, p.SpaceUid))
                     foreach (var i in beats) results[i] = new RunnerOutcome(null, NotFound(id));
                 else
                 {
@@ -246,7 +356,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
             // Heartbeats are most of the traffic: two statements. The update goes first because it is the
             // existence check (nothing is written for an unknown Space) and is idempotent (max), so a duplicate
             // that only the insert detects has changed nothing.
-            if (!tx.Heartbeat(id, input.AtMs)) throw NotFound(id);
+            if (!tx.Heartbeat(id, input.AtMs, p.SpaceUid)) throw NotFound(id);
             var fresh = tx.TryInsertEvent(new StoredEvent(id, source, input.EventId, "heartbeat", input.AtMs, now, false, input.Payload));
             return new Ack(!fresh, input.RunId, null);
         }

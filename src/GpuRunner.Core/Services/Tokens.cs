@@ -17,12 +17,19 @@ public static class Tokens
     public static string Hash(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
 
     public const string RunnerPrefix = "grr_";
+    /// <summary>Named user tokens made with `gpurunner spaces tokens create` (or the API, or the Tokens page).</summary>
+    public const string UserPrefix = "gru_";
+    /// <summary>The name of a user's seeded token (--user/--admin NAME=TOKEN).</summary>
+    public const string SeedName = "seed";
+    /// <summary>Longer tokens are refused without a lookup.</summary>
+    public const int MaxLength = 512;
+    public const int MaxPerUser = 50;
 
     /// <summary>A token's public id: the first 12 hex digits of its hash. Safe to show (the hash reveals nothing of
     /// the token) and stable, so owners can list and revoke tokens without ever seeing them again.</summary>
     public static string Id(string hash) => hash[..12];
 
-    /// <summary>What is kept of the secret to tell tokens apart: "grr_" and its first 4 random characters (24 of
-    /// 256 bits; the rest stays unguessable).</summary>
+    /// <summary>What is kept of the secret to tell tokens apart: "grr_" (or "gru_") and its first 4 random characters
+    /// (24 of 256 bits; the rest stays unguessable).</summary>
     public static string Prefix(string token) => token[..Math.Min(token.Length, RunnerPrefix.Length + 4)];
 }

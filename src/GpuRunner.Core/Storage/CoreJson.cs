@@ -23,8 +23,9 @@ public static class CoreJson
 
 // Stage is the only enum stored; the generic converter writes the same names ("AppStarting") as the old
 // non-generic JsonStringEnumConverter did, so existing databases read back unchanged.
+// NumberHandling Strict: the web defaults read "15360" (a string) as a number; a body field typed as a number must be one.
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web, DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-    Converters = [typeof(JsonStringEnumConverter<Stage>)])]
+    NumberHandling = JsonNumberHandling.Strict, Converters = [typeof(JsonStringEnumConverter<Stage>)])]
 [JsonSerializable(typeof(SpaceState))]
 [JsonSerializable(typeof(SpaceEvent))]
 [JsonSerializable(typeof(HubEndpoints.CreateRepoBody))]
@@ -38,6 +39,7 @@ public static class CoreJson
 [JsonSerializable(typeof(RunnerEndpoints.HeartbeatBody))]
 [JsonSerializable(typeof(RunnerEndpoints.ExitBody))]
 [JsonSerializable(typeof(RunnerEndpoints.BatchBody))]
+[JsonSerializable(typeof(TokenEndpoints.UserTokenBody))]
 public sealed partial class CoreJsonContext : JsonSerializerContext;
 
 /// <summary>

@@ -9,6 +9,13 @@ public sealed record StoredEvent(string SpaceId, string Source, string EventId, 
 /// <summary>A runner token as stored: only its SHA-256 and a short prefix of the secret.</summary>
 public sealed record RunnerTokenRow(string Hash, string? Prefix, string CreatedBy, long CreatedMs);
 
+/// <summary>A user token as stored: its hash, the public prefix (null for a seeded token: the operator chose that
+/// secret), its name ("seed" for the one --user/--admin declares) and when it was made.</summary>
+public sealed record UserTokenRow(string Hash, string? Prefix, string Name, long CreatedMs);
+
+/// <summary>A user as --user/--admin declares it: name, the token's hash, admin.</summary>
+public sealed record SeededUser(string Name, string Hash, bool Admin);
+
 /// <summary>One append-only ledger row: +1 for a metered interval, -1 for its compensation.</summary>
 public sealed record LedgerRow(UsageInterval Interval, int Sign, string Reason, long RecordedMs, long Id = 0);
 
@@ -26,8 +33,9 @@ public interface IStoreTx
     SpaceState? GetSpace(string id);
     /// <summary>The owner only (cheap: no state to decode), null when there is no such Space.</summary>
     string? GetOwner(string id);
-    /// <summary>Moves the last heartbeat forward (never back, so a retry is harmless); false when there is no such Space.</summary>
-    bool Heartbeat(string spaceId, long atMs);
+    /// <summary>Moves the last heartbeat forward (never back, so a retry is harmless); false when there is no such Space.
+    /// <paramref name="uid"/>: only when the Space has this uid (a runner token's Space, not a later one of the same name).</summary>
+    bool Heartbeat(string spaceId, long atMs, string? uid = null);
     /// <summary>Inserts unless (space, source, eventId) exists; false for a duplicate. One statement: the dedup is the
     /// unique key itself, inside the writer's transaction.</summary>
     bool TryInsertEvent(StoredEvent e);
@@ -45,8 +53,16 @@ public interface IStoreTx
     IReadOnlyList<LedgerRow> Ledger(string spaceId, string uid);
     void UpsertUser(string name, bool admin);
     /// <summary>Stores a token's hash; kind "user" (SpaceId null) or "runner". <paramref name="prefix"/>: the first
-    /// characters of a runner token, kept so its owner can tell tokens apart (never enough to use it).</summary>
-    void InsertToken(string hash, string kind, string userName, string? spaceId, string? prefix = null);
+    /// characters of a runner token, kept so its owner can tell tokens apart (never enough to use it).
+    /// <paramref name="name"/>: a user token's name; <paramref name="spaceUid"/>: the uid of a runner token's Space.</summary>
+    void InsertToken(string hash, string kind, string userName, string? spaceId, string? prefix = null, string? name = null, string? spaceUid = null);
+    /// <summary>The user tokens of <paramref name="user"/> (seeded and named), oldest first.</summary>
+    IReadOnlyList<UserTokenRow> UserTokens(string user);
+    /// <summary>Deletes one user token of <paramref name="user"/>; false when there is none.</summary>
+    bool DeleteUserToken(string user, string hash);
+    /// <summary>Makes the seeded users match <paramref name="users"/> (CoreService.DeclareSeededUsersAsync); returns
+    /// the hashes of the tokens it removed.</summary>
+    IReadOnlyList<string> DeclareSeededUsers(IReadOnlyList<SeededUser> users);
     /// <summary>The runner tokens of a Space (hash, prefix, who issued it, when), oldest first.</summary>
     IReadOnlyList<RunnerTokenRow> RunnerTokens(string spaceId);
     /// <summary>Deletes the Space's runner token whose hash is <paramref name="hash"/>; false when there is none.</summary>

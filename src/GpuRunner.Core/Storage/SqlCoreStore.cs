@@ -55,6 +55,13 @@ public abstract class SqlCoreStore : ICoreStore
             BeforeSchema(c, tx);
             // Columns added after the first release, for databases created before them (before any index on them).
             if (TableExists(c, tx, "tokens") && !ColumnExists(c, tx, "tokens", "prefix")) Run(c, tx, "ALTER TABLE tokens ADD COLUMN prefix TEXT");
+            if (TableExists(c, tx, "tokens") && !ColumnExists(c, tx, "tokens", "name")) Run(c, tx, "ALTER TABLE tokens ADD COLUMN name TEXT");
+            if (TableExists(c, tx, "tokens") && !ColumnExists(c, tx, "tokens", "space_uid")) Run(c, tx, "ALTER TABLE tokens ADD COLUMN space_uid TEXT");
+            if (TableExists(c, tx, "users") && !ColumnExists(c, tx, "users", "seeded"))
+            {
+                Run(c, tx, "ALTER TABLE users ADD COLUMN seeded INTEGER NOT NULL DEFAULT 0");
+                Run(c, tx, "UPDATE users SET seeded = 1"); // until then every user came from --user/--admin
+            }
             foreach (var sql in Schema) Run(c, tx, sql);
             tx.Commit();
         }
@@ -66,9 +73,12 @@ public abstract class SqlCoreStore : ICoreStore
     // Tables. Times are Unix milliseconds (BIGINT) so period arithmetic is integer SQL in both databases.
     protected static string[] CommonSchema(string autoId, string text = "TEXT") =>
     [
-        $"""CREATE TABLE IF NOT EXISTS users (name {text} PRIMARY KEY, admin INTEGER NOT NULL, created_ms BIGINT NOT NULL)""",
-        $"""CREATE TABLE IF NOT EXISTS tokens (hash {text} PRIMARY KEY, kind {text} NOT NULL, user_name {text} NOT NULL, space_id {text}, created_ms BIGINT NOT NULL, prefix {text})""",
+        // users.seeded: declared by --user/--admin (the next start's declaration replaces it). tokens.name: a user
+        // token's name ("seed" or NULL for the declared one); tokens.space_uid: the Space a runner token is bound to.
+        $"""CREATE TABLE IF NOT EXISTS users (name {text} PRIMARY KEY, admin INTEGER NOT NULL, created_ms BIGINT NOT NULL, seeded INTEGER NOT NULL DEFAULT 0)""",
+        $"""CREATE TABLE IF NOT EXISTS tokens (hash {text} PRIMARY KEY, kind {text} NOT NULL, user_name {text} NOT NULL, space_id {text}, created_ms BIGINT NOT NULL, prefix {text}, name {text}, space_uid {text})""",
         "CREATE INDEX IF NOT EXISTS tokens_space ON tokens (space_id)",
+        "CREATE INDEX IF NOT EXISTS tokens_user ON tokens (user_name)",
         $"""CREATE TABLE IF NOT EXISTS spaces (id {text} PRIMARY KEY, uid {text} NOT NULL, owner {text} NOT NULL, stage {text} NOT NULL, last_heartbeat_ms BIGINT, state {text} NOT NULL, updated_ms BIGINT NOT NULL)""",
         "CREATE INDEX IF NOT EXISTS spaces_owner ON spaces (owner)",
         $"""CREATE TABLE IF NOT EXISTS events (seq {autoId}, space_id {text} NOT NULL, source {text} NOT NULL, event_id {text} NOT NULL, kind {text} NOT NULL, at_ms BIGINT NOT NULL, received_ms BIGINT NOT NULL, state_change INTEGER NOT NULL, payload {text}, detail {text}, UNIQUE (space_id, source, event_id))""",
@@ -236,8 +246,9 @@ public abstract class SqlCoreStore : ICoreStore
 
         public string? GetOwner(string id) => Cmd("SELECT owner FROM spaces WHERE id = @p0", id).ExecuteScalar() as string;
 
-        public bool Heartbeat(string spaceId, long atMs) =>
-            Cmd($"UPDATE spaces SET last_heartbeat_ms = {store.Greatest}(COALESCE(last_heartbeat_ms, 0), @p1) WHERE id = @p0", spaceId, atMs).ExecuteNonQuery() > 0;
+        public bool Heartbeat(string spaceId, long atMs, string? uid = null) => uid is null
+            ? Cmd($"UPDATE spaces SET last_heartbeat_ms = {store.Greatest}(COALESCE(last_heartbeat_ms, 0), @p1) WHERE id = @p0", spaceId, atMs).ExecuteNonQuery() > 0
+            : Cmd($"UPDATE spaces SET last_heartbeat_ms = {store.Greatest}(COALESCE(last_heartbeat_ms, 0), @p1) WHERE id = @p0 AND uid = @p2", spaceId, atMs, uid).ExecuteNonQuery() > 0;
 
         public bool TryInsertEvent(StoredEvent e) =>
             Cmd("INSERT INTO events (space_id, source, event_id, kind, at_ms, received_ms, state_change, payload, detail) VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8) ON CONFLICT (space_id, source, event_id) DO NOTHING",
@@ -335,9 +346,50 @@ public abstract class SqlCoreStore : ICoreStore
             Cmd("INSERT INTO users (name, admin, created_ms) VALUES (@p0, @p1, @p2) ON CONFLICT (name) DO UPDATE SET admin = excluded.admin",
                 name, admin ? 1 : 0, NowMs).ExecuteNonQuery();
 
-        public void InsertToken(string hash, string kind, string userName, string? spaceId, string? prefix = null) =>
-            Cmd("INSERT INTO tokens (hash, kind, user_name, space_id, created_ms, prefix) VALUES (@p0, @p1, @p2, @p3, @p4, @p5) ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind, user_name = excluded.user_name, space_id = excluded.space_id, prefix = excluded.prefix",
-                hash, kind, userName, spaceId, NowMs, prefix).ExecuteNonQuery();
+        public void InsertToken(string hash, string kind, string userName, string? spaceId, string? prefix = null, string? name = null, string? spaceUid = null) =>
+            Cmd("INSERT INTO tokens (hash, kind, user_name, space_id, created_ms, prefix, name, space_uid) VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7) ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind, user_name = excluded.user_name, space_id = excluded.space_id, prefix = excluded.prefix, name = excluded.name, space_uid = excluded.space_uid",
+                hash, kind, userName, spaceId, NowMs, prefix, name, spaceUid).ExecuteNonQuery();
+
+        public IReadOnlyList<UserTokenRow> UserTokens(string user)
+        {
+            var list = new List<UserTokenRow>();
+            using var r = Cmd("SELECT hash, prefix, COALESCE(name, 'seed'), created_ms FROM tokens WHERE user_name = @p0 AND kind = 'user' ORDER BY created_ms, hash", user).ExecuteReader();
+            while (r.Read()) list.Add(new UserTokenRow(r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1), r.GetString(2), r.GetInt64(3)));
+            return list;
+        }
+
+        public bool DeleteUserToken(string user, string hash) =>
+            Cmd("DELETE FROM tokens WHERE hash = @p0 AND user_name = @p1 AND kind = 'user'", hash, user).ExecuteNonQuery() > 0;
+
+        public IReadOnlyList<string> DeclareSeededUsers(IReadOnlyList<SeededUser> users)
+        {
+            // Seeded tokens: name 'seed', or NULL for tokens stored before names existed (they were all seeded).
+            var dropped = new List<string>();
+            var before = new List<string>();
+            using (var r = Cmd("SELECT name FROM users WHERE seeded = 1").ExecuteReader())
+                while (r.Read()) before.Add(r.GetString(0));
+            foreach (var u in users)
+            {
+                foreach (var t in UserTokens(u.Name).Where(t => t.Name == Services.Tokens.SeedName && t.Hash != u.Hash))
+                {
+                    DeleteUserToken(u.Name, t.Hash);
+                    dropped.Add(t.Hash);
+                }
+                Cmd("INSERT INTO users (name, admin, created_ms, seeded) VALUES (@p0, @p1, @p2, 1) ON CONFLICT (name) DO UPDATE SET admin = excluded.admin, seeded = 1",
+                    u.Name, u.Admin ? 1 : 0, NowMs).ExecuteNonQuery();
+                InsertToken(u.Hash, "user", u.Name, null, null, Services.Tokens.SeedName);
+            }
+            foreach (var gone in before.Except(users.Select(u => u.Name)))
+            {
+                foreach (var t in UserTokens(gone).Where(t => t.Name == Services.Tokens.SeedName))
+                {
+                    DeleteUserToken(gone, t.Hash);
+                    dropped.Add(t.Hash);
+                }
+                Cmd("UPDATE users SET admin = 0, seeded = 0 WHERE name = @p0", gone).ExecuteNonQuery();
+            }
+            return dropped;
+        }
 
         public IReadOnlyList<RunnerTokenRow> RunnerTokens(string spaceId)
         {
@@ -423,9 +475,10 @@ public abstract class SqlCoreStore : ICoreStore
         await QueryAsync("SELECT state, last_heartbeat_ms FROM spaces WHERE stage IN ('APP_STARTING', 'RUNNING', 'RUNNING_BUILDING', 'RUNNING_APP_STARTING') ORDER BY id", ReadSpace, ct);
 
     public async Task<Principal?> FindTokenAsync(string hash, CancellationToken ct = default) =>
-        (await QueryAsync("SELECT t.kind, t.user_name, t.space_id, COALESCE(u.admin, 0) FROM tokens t LEFT JOIN users u ON u.name = t.user_name WHERE t.hash = @p0",
+        // A runner token's Space uid: stored with it, or (tokens from before uids were stored) the Space's current one.
+        (await QueryAsync("SELECT t.kind, t.user_name, t.space_id, COALESCE(u.admin, 0), COALESCE(t.space_uid, s.uid) FROM tokens t LEFT JOIN users u ON u.name = t.user_name LEFT JOIN spaces s ON s.id = t.space_id WHERE t.hash = @p0",
             r => r.GetString(0) == "runner"
-                ? Principal.Runner(r.GetString(2), r.GetString(1))
+                ? Principal.Runner(r.GetString(2), r.GetString(1), r.IsDBNull(4) ? null : r.GetString(4))
                 : Principal.User(r.GetString(1), Convert.ToInt64(r.GetValue(3)) != 0), ct, hash)).FirstOrDefault();
 
     private static string Scope(string? spaceId, string? owner, int firstParam) =>
