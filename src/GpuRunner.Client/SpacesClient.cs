@@ -119,6 +119,21 @@ public sealed class SpacesClient : IDisposable
         return JsonAsync(HttpMethod.Delete, $"api/spaces/{SpacePath(space)}/tokens/{tokenId}", null, ct);
     }
 
+    /// <summary>Makes a named token for the calling user: {id, name, prefix, kind, user, created, token} (the secret, this once).</summary>
+    public Task<JsonElement> IssueUserTokenAsync(string name, CancellationToken ct = default) =>
+        JsonAsync(HttpMethod.Post, "api/user/tokens", new Dictionary<string, object?> { ["name"] = name }, ct);
+
+    /// <summary>The calling user's tokens (the seeded one and the named ones): a JSON array of {id, name, prefix, kind, user, created}.</summary>
+    public Task<JsonElement> ListUserTokensAsync(CancellationToken ct = default) => JsonAsync(HttpMethod.Get, "api/user/tokens", null, ct);
+
+    /// <summary>Revokes one of the calling user's tokens by id; refused with 401 from then on.</summary>
+    public Task<JsonElement> RevokeUserTokenAsync(string tokenId, CancellationToken ct = default)
+    {
+        if (string.IsNullOrWhiteSpace(tokenId) || tokenId.Any(c => !char.IsAsciiLetterOrDigit(c)))
+            throw new ArgumentException($"a token id is letters and digits (see 'spaces tokens --list'), got '{tokenId}'");
+        return JsonAsync(HttpMethod.Delete, $"api/user/tokens/{tokenId}", null, ct);
+    }
+
     private async Task<JsonElement> JsonAsync(HttpMethod method, string path, Dictionary<string, object?>? body, CancellationToken ct)
     {
         var text = await SendAsync(method, path, body, ct);

@@ -36,6 +36,7 @@ public sealed class SwitchableStore(ICoreStore inner) : ICoreStore
     public Task<IReadOnlyList<Grant>> GrantsAsync(long f, long t, string? s, string? o, CancellationToken ct = default) => Up(inner).GrantsAsync(f, t, s, o, ct);
     public Task<long> CountEventsAsync(string? s, CancellationToken ct = default) => Up(inner).CountEventsAsync(s, ct);
     public Task<IReadOnlyList<StoredEvent>> EventsAsync(string s, CancellationToken ct = default) => Up(inner).EventsAsync(s, ct);
+    public Task<int> PruneHeartbeatsAsync(long before, CancellationToken ct = default) => Up(inner).PruneHeartbeatsAsync(before, ct);
     public Task BulkInsertAsync(IEnumerable<StoredEvent> e, IEnumerable<LedgerRow> l, CancellationToken ct = default) => inner.BulkInsertAsync(e, l, ct);
     public ValueTask DisposeAsync() => inner.DisposeAsync();
 }

@@ -30,9 +30,11 @@ public static class CoreServeCommand
             Description = "Hardware and prices: a file in requirements/tiers.json's shape (default: $GPURUNNER_CATALOGUE, else the built-in default tiers).",
         };
         var lease = new Option<double?>("--heartbeat-lease") { Description = "Seconds without a heartbeat before a live Space counts as failed. Default 90." };
+        var retention = new Option<double?>("--heartbeat-retention") { Description = "Days heartbeat rows are kept (at least 2; billing never reads them). Default 14." };
+        var maxConnections = new Option<int?>("--max-connections") { Description = "Connections served at once. Default: derived from the open-file limit (ulimit -n)." };
 
         var serve = new Command("serve", "Run the lifecycle and billing core (Hub-compatible Space API, runner routes, usage and invoices).");
-        foreach (var o in new Option[] { urls, db, users, admins, publicUrl, tick, lease, sync, catalogue }) serve.Options.Add(o);
+        foreach (var o in new Option[] { urls, db, users, admins, publicUrl, tick, lease, retention, maxConnections, sync, catalogue }) serve.Options.Add(o);
         serve.SetHandler(console, async (parse, ct) =>
         {
             var o = new CoreOptions { PublicUrl = parse.GetValue(publicUrl) };
@@ -59,6 +61,17 @@ public static class CoreServeCommand
             {
                 if (l is < 1 or > 86400) throw new CommandException($"--heartbeat-lease must be 1..86400 seconds, got {l}");
                 o.Policy = o.Policy with { HeartbeatLease = TimeSpan.FromSeconds(l) };
+            }
+
+            if (parse.GetValue(retention) is { } days)
+            {
+                if (days is < 2 or > 36500) throw new CommandException($"--heartbeat-retention must be 2..36500 days, got {days}");
+                o.HeartbeatRetention = TimeSpan.FromDays(days);
+            }
+            if (parse.GetValue(maxConnections) is { } mc)
+            {
+                if (mc is < 1 or > 1_000_000) throw new CommandException($"--max-connections must be 1..1000000, got {mc}");
+                o.MaxConnections = mc;
             }
 
             o.Catalogue = LoadCatalogue(parse.GetValue(catalogue));

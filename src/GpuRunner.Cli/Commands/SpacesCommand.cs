@@ -6,7 +6,7 @@ using GpuRunner.Client;
 namespace GpuRunner.Cli.Commands;
 
 /// <summary>
-/// `gpurunner spaces create|runtime|hardware|sleeptime|pause|restart|usage|token [--list|--revoke ID]`: the core's
+/// `gpurunner spaces create|runtime|hardware|sleeptime|pause|restart|usage|token [--list|--revoke ID]|tokens`: the core's
 /// Space API from a shell.
 /// --core/--token or GPURUNNER_CORE_URL/GPURUNNER_TOKEN. Exit 2 when the core refuses (its `error` is printed) or
 /// cannot be reached.
@@ -141,6 +141,43 @@ public static class SpacesCommand
                         console.Out.WriteLine($"runner token {tid} for {id} (shown once; the core keeps only its hash; revoke: --revoke {tid}):");
                         console.Out.WriteLine(token);
                     }
+                    return ReturnCode.Ok;
+                }
+                catch (Exception e) when (e is SpacesApiException or ArgumentException) { throw new CommandException(e.Message); }
+            });
+            root.Subcommands.Add(c);
+        }
+        {
+            var create = new Option<string?>("--create") { Description = "Make a named token for yourself (printed once, on the last line)." };
+            var list = new Option<bool>("--list") { Description = "List your tokens by id, name and prefix (the default)." };
+            var revoke = new Option<string?>("--revoke") { Description = "Revoke your token with this id (from --list); it gets 401 at once." };
+            var c = new Command("tokens", "Your own user tokens: --list (default), --create NAME, --revoke ID.") { create, list, revoke };
+            c.SetHandler(console, async (p, ct) =>
+            {
+                if (new[] { p.GetValue(create) is not null, p.GetValue(list), p.GetValue(revoke) is not null }.Count(b => b) > 1)
+                    throw new CommandException("give one of --create NAME, --list, --revoke ID");
+                using var cl = Client(p);
+                try
+                {
+                    if (p.GetValue(create) is { } name)
+                    {
+                        var made = await cl.IssueUserTokenAsync(name, ct);
+                        if (p.GetValue(CommonOptions.Json)) console.Out.WriteLine(made.GetRawText());
+                        else
+                        {
+                            console.Out.WriteLine($"token {Str(made, "id")} '{Str(made, "name")}' (shown once; the core keeps only its hash; revoke: --revoke {Str(made, "id")}):");
+                            console.Out.WriteLine(Str(made, "token"));
+                        }
+                        return ReturnCode.Ok;
+                    }
+                    if (p.GetValue(revoke) is { } tokenId)
+                    {
+                        Print(console, p, await cl.RevokeUserTokenAsync(tokenId, ct), j => $"revoked token {Str(j, "id")} '{Str(j, "name")}'");
+                        return ReturnCode.Ok;
+                    }
+                    Print(console, p, await cl.ListUserTokensAsync(ct), j => j.GetArrayLength() == 0
+                        ? "you have no tokens"
+                        : string.Join('\n', j.EnumerateArray().Select(t => $"{Str(t, "id")}  {Str(t, "name"),-16} {(Str(t, "prefix") is var pf && pf != "-" ? pf + "…" : "-"),-10} created {Str(t, "created")}")));
                     return ReturnCode.Ok;
                 }
                 catch (Exception e) when (e is SpacesApiException or ArgumentException) { throw new CommandException(e.Message); }

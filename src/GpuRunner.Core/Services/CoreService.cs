@@ -427,6 +427,10 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         return fired;
     }
 
+    /// <summary>Applies the heartbeat retention: rows received more than <paramref name="retention"/> ago go.</summary>
+    public Task<int> PruneHeartbeatsAsync(TimeSpan retention, CancellationToken ct = default) =>
+        store.PruneHeartbeatsAsync(NowMs - (long)retention.TotalMilliseconds, ct);
+
     // ------------------------------------------------------------ usage and invoices
 
     public async Task<Invoice> InvoiceAsync(string scope, long fromMs, long toMs, string? spaceId, string? owner, CancellationToken ct = default)

@@ -10,10 +10,25 @@ public sealed class TimeRulesService(CoreService core, CoreOptions options, ILog
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(options.TickInterval, options.Clock);
+        var lastPrune = long.MinValue;
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
             {
+                // Heartbeat retention, hourly (and at the first tick): bounded batches through the writer.
+                if (core.NowMs - lastPrune >= 3_600_000)
+                {
+                    lastPrune = core.NowMs;
+                    try
+                    {
+                        var pruned = await core.PruneHeartbeatsAsync(options.HeartbeatRetention, stoppingToken);
+                        if (pruned > 0) log.LogInformation("retention: {Count} heartbeat rows older than {Days} d deleted", pruned, options.HeartbeatRetention.TotalDays);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        log.LogError(e, "heartbeat retention failed; retrying in an hour");
+                    }
+                }
                 try
                 {
                     var fired = await core.TickAsync(stoppingToken);

@@ -63,6 +63,8 @@ public interface IStoreTx
     /// <summary>Makes the seeded users match <paramref name="users"/> (CoreService.DeclareSeededUsersAsync); returns
     /// the hashes of the tokens it removed.</summary>
     IReadOnlyList<string> DeclareSeededUsers(IReadOnlyList<SeededUser> users);
+    /// <summary>Deletes up to <paramref name="limit"/> heartbeat rows (state_change = 0) with seq below <paramref name="seq"/>.</summary>
+    int DeleteHeartbeatsBelow(long seq, int limit);
     /// <summary>The runner tokens of a Space (hash, prefix, who issued it, when), oldest first.</summary>
     IReadOnlyList<RunnerTokenRow> RunnerTokens(string spaceId);
     /// <summary>Deletes the Space's runner token whose hash is <paramref name="hash"/>; false when there is none.</summary>
@@ -92,6 +94,10 @@ public interface ICoreStore : IAsyncDisposable
     Task<IReadOnlyList<Grant>> GrantsAsync(long fromMs, long toMs, string? spaceId, string? owner, CancellationToken ct = default);
     Task<long> CountEventsAsync(string? spaceId, CancellationToken ct = default);
     Task<IReadOnlyList<StoredEvent>> EventsAsync(string spaceId, CancellationToken ct = default);
+
+    /// <summary>Deletes heartbeat rows the core received before <paramref name="receivedBeforeMs"/> (the retention);
+    /// state events and the ledger stay. Returns how many went.</summary>
+    Task<int> PruneHeartbeatsAsync(long receivedBeforeMs, CancellationToken ct = default);
 
     /// <summary>Bulk load for benchmarks and imports (one transaction, bypassing the writer).</summary>
     Task BulkInsertAsync(IEnumerable<StoredEvent> events, IEnumerable<LedgerRow> ledger, CancellationToken ct = default);

@@ -37,6 +37,9 @@ public abstract class SqlCoreStore : ICoreStore
     protected virtual void BeforeSchema(DbConnection c, DbTransaction tx) { }
     /// <summary>Store-specific background work started with the writer (SQLite: WAL checkpoints off the writer's path).</summary>
     protected virtual void StartBackground() { }
+    /// <summary>Runs on the writer's connection after a batch committed and its callers were answered, with no
+    /// transaction open (SQLite: bounds the WAL). A failure here fails no caller.</summary>
+    protected virtual void AfterCommit(DbConnection conn) { }
     protected abstract bool TableExists(DbConnection c, DbTransaction tx, string table);
     protected abstract bool ColumnExists(DbConnection c, DbTransaction tx, string table, string column);
 
@@ -175,6 +178,8 @@ public abstract class SqlCoreStore : ICoreStore
             throw;
         }
         foreach (var w in batch) w.Complete();
+        try { AfterCommit(writer.Connection); }
+        catch (DbException) { } // the next commit tries again
     }
 
     private abstract class WorkItem
@@ -210,6 +215,7 @@ public abstract class SqlCoreStore : ICoreStore
     /// <summary>The writer's connection: commands are prepared once and reused (SQLite keeps the compiled statement).</summary>
     private sealed class Writer(SqlCoreStore store, DbConnection conn) : IStoreTx, IDisposable
     {
+        public DbConnection Connection => conn;
         private readonly Dictionary<string, DbCommand> _commands = new();
         private DbTransaction? _tx;
 
@@ -360,6 +366,9 @@ public abstract class SqlCoreStore : ICoreStore
 
         public bool DeleteUserToken(string user, string hash) =>
             Cmd("DELETE FROM tokens WHERE hash = @p0 AND user_name = @p1 AND kind = 'user'", hash, user).ExecuteNonQuery() > 0;
+
+        public int DeleteHeartbeatsBelow(long seq, int limit) =>
+            Cmd("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq < @p0 AND state_change = 0 ORDER BY seq LIMIT @p1)", seq, limit).ExecuteNonQuery();
 
         public IReadOnlyList<string> DeclareSeededUsers(IReadOnlyList<SeededUser> users)
         {
@@ -520,6 +529,36 @@ public abstract class SqlCoreStore : ICoreStore
     public async Task<IReadOnlyList<StoredEvent>> EventsAsync(string spaceId, CancellationToken ct = default) =>
         await QueryAsync("SELECT space_id, source, event_id, kind, at_ms, received_ms, state_change, payload, detail, seq FROM events WHERE space_id = @p0 ORDER BY seq",
             ReadEvent, ct, spaceId);
+
+    /// <summary>
+    /// Deletes heartbeat rows received before <paramref name="receivedBeforeMs"/>, in small batches through the writer
+    /// (so ingest goes on between them). events.seq and received_ms grow together (one writer dates and numbers each
+    /// row), so the old rows all sit below one seq, found by a binary search on the primary key rather than a scan.
+    /// </summary>
+    public async Task<int> PruneHeartbeatsAsync(long receivedBeforeMs, CancellationToken ct = default)
+    {
+        async Task<(long Seq, long Received)?> Row(string sql, long seq) =>
+            (await QueryAsync(sql, r => (r.GetInt64(0), r.GetInt64(1)), ct, seq)) is [var row] ? row : null;
+        const string first = "SELECT seq, received_ms FROM events WHERE seq >= @p0 ORDER BY seq LIMIT 1";
+        if (await Row(first, long.MinValue) is not { } oldest || oldest.Received >= receivedBeforeMs) return 0;
+        var newest = (await Row("SELECT seq, received_ms FROM events WHERE seq <= @p0 ORDER BY seq DESC LIMIT 1", long.MaxValue))!.Value;
+        // Invariant: the row at lo is old; every row at or past hi is not.
+        long lo = oldest.Seq, hi = newest.Received < receivedBeforeMs ? newest.Seq + 1 : newest.Seq;
+        while (hi - lo > 1)
+        {
+            var mid = lo + (hi - lo) / 2;
+            if (await Row(first, mid) is { } r && r.Seq < hi && r.Received < receivedBeforeMs) lo = r.Seq;
+            else hi = mid; // no row in [mid, r.Seq): the first at or past mid is new, or past hi
+        }
+        var boundary = hi;
+        var deleted = 0;
+        while (true)
+        {
+            var n = await WriteAsync(tx => tx.DeleteHeartbeatsBelow(boundary, 5000), ct);
+            deleted += n;
+            if (n < 5000) return deleted;
+        }
+    }
 
     public virtual async Task BulkInsertAsync(IEnumerable<StoredEvent> events, IEnumerable<LedgerRow> ledger, CancellationToken ct = default)
     {
