@@ -29,17 +29,18 @@ public static class CliApp
     {
         PhaseTrace.Mark("main");
         var root = Build(console);
+        // `help bogus` is an unknown command, not the root's help (the parser lets --help win over stray tokens).
+        if (args is ["help", _, ..] && root.Parse(args[1..]) is { UnmatchedTokens.Count: > 0 } wrong)
+            return UsageErrors.Report(wrong, console.Error);
+        args = UsageErrors.RewriteHelp(args);
         var parse = root.Parse(args);
         PhaseTrace.Mark("parsed");
-        if (parse.Errors.Count > 0)
-        {
-            // Bad usage is exit 2 with one line per problem (System.CommandLine's default would be 1).
-            foreach (var error in parse.Errors)
-                console.Error.WriteLine($"gpurunner: usage: {error.Message}");
-            console.Error.WriteLine("Try 'gpurunner --help'.");
-            return (int)ReturnCode.UsageError;
-        }
-        var code = await parse.InvokeAsync(new InvocationConfiguration { Output = console.Out, Error = console.Error });
+        var invocation = new InvocationConfiguration { Output = console.Out, Error = console.Error };
+        if (UsageErrors.IsBareGroup(parse))
+            return await root.Parse([.. args, "--help"]).InvokeAsync(invocation);
+        // Bad usage is exit 2 with one plain line per mistake (System.CommandLine's default would be 1).
+        if (parse.Errors.Count > 0) return UsageErrors.Report(parse, console.Error);
+        var code = await parse.InvokeAsync(invocation);
         PhaseTrace.Mark("done");
         foreach (var line in PhaseTrace.Lines()) console.Error.WriteLine(line);
         return code;

@@ -24,6 +24,35 @@ public class CoreCliTests
     }
 
     [Fact]
+    public void APortInUseIsOneCleanLine()
+    {
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var url = $"http://127.0.0.1:{((System.Net.IPEndPoint)taken.LocalEndpoint).Port}";
+        var db = Path.Combine(Path.GetTempPath(), $"gpurunner-port-{Guid.NewGuid():N}.db");
+        var r = GpuRunnerProcess.Run(new Dictionary<string, string?>(), "core", "serve", "--urls", url, "--db", "sqlite:" + db, "--user", "alice=alice-token-123456");
+        foreach (var f in Directory.GetFiles(Path.GetTempPath(), Path.GetFileName(db) + "*")) File.Delete(f);
+        Assert.Equal(2, r.Code);
+        Assert.Equal($"gpurunner: error: cannot listen on {url}: the address is already in use (another core or program listens there); choose another with --urls",
+            r.StdErr.Trim());
+        Assert.DoesNotContain("Exception", r.StdOut + r.StdErr); // no host log with a stack before it
+    }
+
+    [Fact]
+    public async Task ServingWithoutAUserWarns()
+    {
+        var dir = Directory.CreateTempSubdirectory("gpurunner-nouser-").FullName;
+        using (var core = new Exec.RunnerProcess(["core", "serve", "--urls", "http://127.0.0.1:0", "--db", $"sqlite:{dir}/core.db"]))
+        {
+            await core.WaitForOutputAsync("listening on");
+            await core.WaitForOutputAsync("gpurunner core: warning: no --user or --admin given");
+            Assert.True(GpuRunner.Cli.Exec.Posix.Kill(core.Pid, GpuRunner.Cli.Exec.Posix.SIGTERM));
+            Assert.Equal(0, await core.WaitForExitAsync());
+        }
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
     public async Task UnreachableCoreIsOneLineNamingTheUrl()
     {
         var (code, console) = await TestConsole.RunAsync("spaces", "runtime", "alice/app", "--core", "http://127.0.0.1:9", "--token", "t");
@@ -47,6 +76,15 @@ public class CoreCliTests
             string[] auth = ["--core", url, "--token", "alice-token-123456"];
             var (code, console) = await TestConsole.RunAsync(["spaces", "create", "alice/app", "--sdk", "docker", .. auth]);
             Assert.True(code == 0, console.StdErr);
+            // Money reads in dollars; micro-USD only in the JSON fields that say so.
+            (code, console) = await TestConsole.RunAsync(["spaces", "hardware", .. auth]);
+            Assert.True(code == 0, console.StdErr);
+            Assert.Matches(@"(?m)^t4-small .* \$0\.60/h$", console.StdOut);
+            Assert.Matches(@"(?m)^a100-large .* \$4\.13/h$", console.StdOut);
+            (code, console) = await TestConsole.RunAsync(["spaces", "usage", "alice/app", .. auth]);
+            Assert.True(code == 0, console.StdErr);
+            Assert.Matches(@"(?m)^owed: \$0\.00$", console.StdOut);
+            Assert.DoesNotContain("µ", console.StdOut);
             (code, console) = await TestConsole.RunAsync(["spaces", "token", "alice/app", "--json", .. auth]);
             Assert.True(code == 0, console.StdErr);
             using var doc = System.Text.Json.JsonDocument.Parse(console.StdOut);

@@ -157,21 +157,40 @@ public class FaultInjectionTests
         AssertFailedWith(report, "cuda.memory", "cuda-out-of-memory");
     }
 
-    [SkippableFact]
-    public void AbsentLibraryIsNoDriverWithTheTrace()
+    private static Dictionary<string, string?> NoDriver()
     {
-        var empty = Directory.CreateTempSubdirectory("gpurunner-empty-").FullName;
         Skip.If(System.Runtime.InteropServices.NativeLibrary.TryLoad("libnvidia-ml.so.1", out _),
             "a real NVIDIA driver is installed here, so an absent library cannot be staged");
-        var env = new Dictionary<string, string?> { ["GPURUNNER_NVML_PATH"] = empty, ["GPURUNNER_CUDA_PATH"] = empty };
+        var empty = Directory.CreateTempSubdirectory("gpurunner-empty-").FullName;
+        return new() { ["GPURUNNER_NVML_PATH"] = empty, ["GPURUNNER_CUDA_PATH"] = empty };
+    }
 
-        var verify = GpuRunnerProcess.Run(env, "verify", "--only", NativeChecks);
+    /// <summary>A catalogue whose CPU tier every machine meets, beside a GPU tier: the verdict must not hang on this host's size.</summary>
+    private static string SmallCatalogue()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"gpurunner-cat-{Guid.NewGuid():N}.json");
+        File.WriteAllText(path, """
+            {"flavors": [
+              {"id": "tiny-cpu", "vcpu": 1, "ramGB": 1, "diskGB": 1, "priceMicroUsdPerHour": 0},
+              {"id": "tiny-t4", "gpu": {"model": "T4", "count": 1, "memoryGB": 16}, "vcpu": 1, "ramGB": 1, "diskGB": 1, "priceMicroUsdPerHour": 600000}
+            ]}
+            """);
+        return path;
+    }
+
+    [SkippableFact]
+    public void AbsentLibraryWhereAGpuIsExpectedIsNoDriverWithTheTrace()
+    {
+        var env = NoDriver();
+        var empty = env["GPURUNNER_NVML_PATH"];
+
+        var verify = GpuRunnerProcess.Run(env, "verify", "--only", NativeChecks, "--expect", "t4-small");
         Assert.Equal(1, verify.Code);
-        Assert.Matches(@"FAIL  driver\.library  no NVIDIA driver found", verify.StdOut);
+        Assert.Matches(@"FAIL  driver\.library  no NVIDIA driver found, but t4-small has a GPU", verify.StdOut);
         Assert.Contains("cause: no-nvidia-driver:", verify.StdOut);
         Assert.Contains($"tried {empty}/libnvidia-ml.so.1: no such file", verify.StdOut);
         Assert.Contains("tried /usr/local/nvidia/lib64/libcuda.so.1", verify.StdOut);
-        Assert.Matches(@"verdict FAIL: 0 passed, 0 warned, 1 failed, \d+ skipped", verify.StdOut);
+        Assert.Matches(@"verdict FAIL: 0 passed, 0 warned, \d failed, \d+ skipped", verify.StdOut);
 
         var detect = GpuRunnerProcess.Run(env, "detect", "--json");
         Assert.Equal(0, detect.Code); // no GPU is an answer, not an error
@@ -180,6 +199,49 @@ public class FaultInjectionTests
         Assert.Empty(report.RootElement.GetProperty("gpus").EnumerateArray());
         Assert.Contains(report.RootElement.GetProperty("driver").GetProperty("searchTrace").EnumerateArray(),
             t => t.GetString() == "tried libnvidia-ml.so.1: libnvidia-ml.so.1: cannot open shared object file: No such file or directory");
+    }
+
+    [SkippableFact]
+    public void AHostWithoutADriverPassesOnACpuTierAndFailsOnAGpuTier()
+    {
+        var env = NoDriver();
+        var catalogue = SmallCatalogue();
+        try
+        {
+            // Without --expect: the tier it matches (tiny-cpu) has no GPU, so no driver is the right answer.
+            var plain = GpuRunnerProcess.Run(env, "verify", "--only", NativeChecks, "--catalogue", catalogue);
+            Assert.Equal(0, plain.Code);
+            Assert.Matches(@"(?m)^SKIP  driver\.library  no NVIDIA driver: a CPU-only host, and it matches tiny-cpu, which has no GPU", plain.StdOut);
+            Assert.Matches(@"(?m)^verdict PASS: ", plain.StdOut);
+            Assert.DoesNotContain("tried ", plain.StdOut); // the search trace is detail here
+            Assert.DoesNotContain("cause:", plain.StdOut);
+
+            var verbose = GpuRunnerProcess.Run(env, "verify", "--only", NativeChecks, "--catalogue", catalogue, "--verbose");
+            Assert.Equal(0, verbose.Code);
+            Assert.Contains("tried /usr/local/nvidia/lib64/libnvidia-ml.so.1: no such file", verbose.StdOut);
+
+            var cpu = GpuRunnerProcess.Run(env, "verify", "--only", NativeChecks, "--catalogue", catalogue, "--expect", "tiny-cpu", "--json");
+            Assert.Equal(0, cpu.Code);
+            using (var report = JsonDocument.Parse(cpu.StdOut))
+            {
+                Assert.Equal("PASS", report.RootElement.GetProperty("verdict").GetString());
+                Assert.Equal("PASS", Check(report, "tier.match").GetProperty("status").GetString());
+                Assert.Equal("SKIP", Check(report, "driver.library").GetProperty("status").GetString());
+            }
+
+            var gpu = GpuRunnerProcess.Run(env, "verify", "--only", NativeChecks, "--catalogue", catalogue, "--expect", "tiny-t4", "--json");
+            Assert.Equal(1, gpu.Code);
+            using (var report = JsonDocument.Parse(gpu.StdOut))
+                AssertFailedWith(report, "driver.library", "no-nvidia-driver");
+
+            // detect has nothing to expect: it says so in one line, and lists the places only when asked.
+            var detect = GpuRunnerProcess.Run(env, "detect", "--catalogue", catalogue);
+            Assert.Equal(0, detect.Code);
+            Assert.Contains("driver  no NVIDIA driver: a CPU-only host", detect.StdOut);
+            Assert.DoesNotContain("tried ", detect.StdOut);
+            Assert.Contains("tried ", GpuRunnerProcess.Run(env, "detect", "--catalogue", catalogue, "--verbose").StdOut);
+        }
+        finally { File.Delete(catalogue); }
     }
 
     [Fact]

@@ -2,6 +2,8 @@ using System.CommandLine;
 using GpuRunner.Cli.Infrastructure;
 using GpuRunner.Core;
 using GpuRunner.Core.Storage;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Logging;
 
 namespace GpuRunner.Cli.Commands;
 
@@ -81,15 +83,23 @@ public static class CoreServeCommand
             catch (ArgumentException e) { throw new CommandException(e.Message); }
             await using var storeScope = store;
             Microsoft.AspNetCore.Builder.WebApplication app;
-            try { app = await CoreHost.CreateAsync(store, o); }
+            // The host logs a failed start (a port in use) with its whole stack before rethrowing; the rethrow is
+            // reported below as one line, so that log is noise. Its other failures are Critical and still show.
+            try { app = await CoreHost.CreateAsync(store, o, l => l.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical)); }
             catch (Exception e) when (e is System.Data.Common.DbException or IOException or UnauthorizedAccessException or Lifecycle.LifecycleException)
             {
                 throw new CommandException($"cannot open the database ({store.Describe}): {e.Message}");
             }
             await using var appScope = app;
             try { await app.StartAsync(ct); }
+            catch (IOException e) when (e.InnerException is AddressInUseException)
+            {
+                throw new CommandException($"cannot listen on {string.Join(", ", o.Urls)}: the address is already in use (another core or program listens there); choose another with --urls");
+            }
             catch (IOException e) { throw new CommandException($"cannot listen on {string.Join(", ", o.Urls)}: {e.Message}"); }
             console.Out.WriteLine($"gpurunner core: listening on {string.Join(", ", CoreHost.Addresses(app))} (store {store.Describe})");
+            if (o.Users.Count == 0)
+                console.Error.WriteLine("gpurunner core: warning: no --user or --admin given: only users an earlier start seeded into this database can log in or call the API");
             console.Out.Flush();
             try { await Task.Delay(Timeout.Infinite, ct); }
             catch (OperationCanceledException) { }

@@ -29,15 +29,16 @@ public static class DetectCommand
         var command = new Command("detect", "Inventory the GPUs (NVML) and the host, and name the matching hardware tier. Fast: no CUDA initialisation.");
         command.Options.Add(Timeout);
         command.Options.Add(CatalogueOptions.Catalogue);
+        command.Options.Add(CommonOptions.Verbose);
         command.SetHandler(console, (parse, _) =>
         {
             using var catalogue = CatalogueOptions.Apply(parse);
-            return Task.FromResult(Run(console, parse.GetValue(CommonOptions.Json), parse.GetValue(Timeout)));
+            return Task.FromResult(Run(console, parse.GetValue(CommonOptions.Json), parse.GetValue(Timeout), parse.GetValue(CommonOptions.Verbose)));
         });
         return command;
     }
 
-    public static ReturnCode Run(IConsole console, bool json, double timeoutSeconds)
+    public static ReturnCode Run(IConsole console, bool json, double timeoutSeconds, bool verbose = false)
     {
         var deadline = VerifyCommand.ParseTimeout(timeoutSeconds);
         var watch = System.Diagnostics.Stopwatch.StartNew();
@@ -71,8 +72,8 @@ public static class DetectCommand
         switch (OutputStyles.For(console, json))
         {
             case OutputStyle.Json: console.Out.WriteLine(JsonSerializer.Serialize(report, ReportJsonContext.Default.DeviceReport)); break;
-            case OutputStyle.Plain: PlainReport.WriteInventory(console.Out, report, failure); break;
-            default: RichReport.WriteInventory(console, report, failure); break;
+            case OutputStyle.Plain: PlainReport.WriteInventory(console.Out, report, failure, verbose); break;
+            default: RichReport.WriteInventory(console, report, failure, verbose); break;
         }
         PhaseTrace.Mark("detect: printed");
         return failure is null ? ReturnCode.Ok : ReturnCode.CheckFailed;

@@ -27,7 +27,7 @@ public static class ExecCommand
 
         var exec = new Command("exec", "Run the app (after --), report its stages, heartbeats and exit to the core, and exit with its code.")
         {
-            Core, Space, Token, require, readyPort, readyHttp, readyLog, heartbeat, grace, command,
+            Core, Space, Token, require, readyPort, readyHttp, readyLog, heartbeat, grace, CommonOptions.Verbose, command,
         };
         // Synchronous on purpose: System.CommandLine installs its own SIGINT/SIGTERM handler for asynchronous actions
         // (cancel, then exit 130/143 two seconds later), which would cut the app's grace period and orphan it.
@@ -37,20 +37,20 @@ public static class ExecCommand
                 parse.GetValue(readyHttp), parse.GetValue(readyLog), parse.GetValue(heartbeat), parse.GetValue(grace),
                 Environment.GetEnvironmentVariable);
             var settings = CoreSettings.Resolve(parse.GetValue(Core), parse.GetValue(Space), parse.GetValue(Token));
-            return RunAsync(console, options, settings);
+            return RunAsync(console, options, settings, parse.GetValue(CommonOptions.Verbose));
         }).GetAwaiter().GetResult());
         return exec;
     }
 
     /// <summary>Runs with the production services; the result is the app's code, passed through untouched.</summary>
-    internal static async Task<ReturnCode> RunAsync(IConsole console, ExecOptions options, CoreSettings? settings)
+    internal static async Task<ReturnCode> RunAsync(IConsole console, ExecOptions options, CoreSettings? settings, bool verbose = false)
     {
         var io = ExecServices.IOFor(console);
         await using var events = ExecServices.Recorder(settings, io.Log);
         var sampler = ExecServices.HeartbeatSampler(io.Log);
         try
         {
-            var runner = new ExecRunner(options, io, events, ExecServices.DeviceReporter(io.Log), sampler);
+            var runner = new ExecRunner(options, io, events, ExecServices.DeviceReporter(io.Log, verbose), sampler);
             return (ReturnCode)await runner.RunAsync();
         }
         finally

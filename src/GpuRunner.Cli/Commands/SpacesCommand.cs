@@ -59,7 +59,7 @@ public static class SpacesCommand
                 return await cl.RequestHardwareAsync(id, f, p.GetValue(sleep), ct);
             }, j => j.ValueKind == JsonValueKind.Array
                 ? string.Join('\n', j.EnumerateArray().Select(h =>
-                    $"{h.GetProperty("name").GetString(),-14} {h.GetProperty("prettyName").GetString(),-22} ${h.GetProperty("unitCostUSD").GetDecimal() * 60:0.00}/h"))
+                    $"{h.GetProperty("name").GetString(),-14} {h.GetProperty("prettyName").GetString(),-22} {Usd(h, "hourlyCostMicroUSD")}/h"))
                 : Runtime(j));
             root.Subcommands.Add(c);
         }
@@ -216,6 +216,10 @@ public static class SpacesCommand
     private static string Str(JsonElement j, string name) =>
         j.TryGetProperty(name, out var v) ? v.ValueKind switch { JsonValueKind.Null => "-", JsonValueKind.String => v.GetString()!, _ => v.GetRawText() } : "-";
 
+    /// <summary>Money as people read it ("$1.80", "$0.068834"): micro-USD stay in the JSON fields named so.</summary>
+    private static string Usd(JsonElement j, string microField) =>
+        j.TryGetProperty(microField, out var v) && v.TryGetInt64(out var micro) ? Lifecycle.Money.Format(micro) : "-";
+
     private static string Runtime(JsonElement j)
     {
         var hw = j.GetProperty("hardware");
@@ -237,8 +241,8 @@ public static class SpacesCommand
     {
         var lines = new List<string> { $"{Str(j, "scope")}: {Str(j, "from")} .. {Str(j, "to")}{(Str(j, "provisional") == "true" ? " (provisional: a run is still open)" : "")}" };
         foreach (var l in j.GetProperty("lines").EnumerateArray())
-            lines.Add($"  {Str(l, "space")} {Str(l, "flavor")}: {Str(l, "minutes")} min, owed ${Str(l, "owedUSD")} (granted {Str(l, "grantedMicroUSD")} µUSD)");
-        lines.Add($"owed: ${Str(j, "owedUSD")}");
+            lines.Add($"  {Str(l, "space")} {Str(l, "flavor")}: {Str(l, "minutes")} min, charged {Usd(l, "chargedMicroUSD")}, granted {Usd(l, "grantedMicroUSD")}, owed {Usd(l, "owedMicroUSD")}");
+        lines.Add($"owed: {Usd(j, "owedMicroUSD")}");
         return string.Join('\n', lines);
     }
 }

@@ -27,8 +27,11 @@ public static class VerifyCommand
 
     public static readonly Option<string[]> Only = new("--only")
     {
-        Description = "Run only these checks (comma-separated or repeated) and what they need: " +
-            "driver.library, nvml.init, cuda.init, device.visible, gpu.health, cuda.memory, cuda.kernel, tier.match.",
+        // Listed here rather than built from the check objects, so that parsing never loads the frameworks;
+        // VerifyUsageTests holds this list to the real one.
+        Description = "Run only these checks (comma-separated or repeated) and what they need. Groups: native|python|onnx|torch|model. " +
+            "Checks: driver.library, nvml.init, cuda.init, device.visible, gpu.health, cuda.memory, cuda.kernel, tier.match, " +
+            "python.torch, python.jax, python.tensorflow, onnx.runtime, onnx.cpu, onnx.cuda, torch.load, torch.cuda, model.device.",
         HelpName = "ID",
         AllowMultipleArgumentsPerToken = false,
     };
@@ -55,18 +58,20 @@ public static class VerifyCommand
         command.Options.Add(CatalogueOptions.Catalogue);
         command.Options.Add(Python);
         command.Options.Add(LibTorch);
+        command.Options.Add(CommonOptions.Verbose);
         command.SetHandler(console, (parse, ct) =>
         {
             using var catalogue = CatalogueOptions.Apply(parse);
             return Task.FromResult(Run(console, parse.GetValue(CommonOptions.Json),
                 parse.GetValue(Expect), parse.GetValue(Timeout), parse.GetValue(Only) ?? [], ct,
-                new FrameworkCheckOptions { Python = parse.GetValue(Python), LibTorch = parse.GetValue(LibTorch) }));
+                new FrameworkCheckOptions { Python = parse.GetValue(Python), LibTorch = parse.GetValue(LibTorch) },
+                parse.GetValue(CommonOptions.Verbose)));
         });
         return command;
     }
 
     public static ReturnCode Run(IConsole console, bool json, string? expect, double? timeoutSeconds, string[] only, CancellationToken ct,
-        FrameworkCheckOptions? frameworks = null)
+        FrameworkCheckOptions? frameworks = null, bool verbose = false)
     {
         frameworks ??= new FrameworkCheckOptions();
         if (frameworks.Python is { } py && !File.Exists(py)) throw new CommandException($"--python {py}: no such file");
@@ -113,13 +118,13 @@ public static class VerifyCommand
                 console.Out.WriteLine(JsonSerializer.Serialize(report, ReportJsonContext.Default.DeviceReport));
                 break;
             case OutputStyle.Plain:
-                var plain = new PlainReport(console.Out);
+                var plain = new PlainReport(console.Out, verbose);
                 plain.WriteHost(report.Host);
                 RunAll(r => plain.WriteCheck(r, report)); // streamed: a log shows progress even if a later check is slow
                 plain.WriteVerdict(results, report.Verdict!);
                 break;
             default:
-                RichReport.RunVerify(console, report, RunAll);
+                RichReport.RunVerify(console, report, RunAll, verbose);
                 break;
         }
         return report.Verdict == "FAIL" ? ReturnCode.CheckFailed : ReturnCode.Ok;

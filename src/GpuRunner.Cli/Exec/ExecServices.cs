@@ -13,8 +13,8 @@ public static class ExecServices
     /// <summary>Tests swap the device checks (a fixed verdict) without touching the commands.</summary>
     public static Func<RunnerLog, IDeviceReporter>? DeviceReporterOverride { get; set; }
 
-    public static IDeviceReporter DeviceReporter(RunnerLog log) =>
-        DeviceReporterOverride?.Invoke(log) ?? new VerifyDeviceReporter(log);
+    public static IDeviceReporter DeviceReporter(RunnerLog log, bool verbose = false) =>
+        DeviceReporterOverride?.Invoke(log) ?? new VerifyDeviceReporter(log, verbose);
 
     public static IHeartbeatSampler HeartbeatSampler(RunnerLog log) => new NvmlHeartbeatSampler(log.Line);
 

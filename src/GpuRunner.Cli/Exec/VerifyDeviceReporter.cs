@@ -10,10 +10,10 @@ namespace GpuRunner.Cli.Exec;
 
 /// <summary>
 /// `verify` before the app starts: the same checks (native + those other parts register), each under its deadline,
-/// printed as verify's plain block (streamed line by line with the runner's prefix, so a slow check shows progress),
-/// and the contract's device report for the core.
+/// and the contract's device report for the core. The block the runner prints is <see cref="VerifyBlock"/>'s choice;
+/// with --verbose it is streamed line by line as the checks finish (a slow check shows progress).
 /// </summary>
-public sealed class VerifyDeviceReporter(RunnerLog log) : IDeviceReporter
+public sealed class VerifyDeviceReporter(RunnerLog log, bool verbose = false) : IDeviceReporter
 {
     public Task<VerifyOutcome?> RunAsync(CancellationToken ct) => Task.Run(() => Run(ct), ct);
 
@@ -25,8 +25,9 @@ public sealed class VerifyDeviceReporter(RunnerLog log) : IDeviceReporter
 
         var report = new DeviceReport { Host = services.Host() };
         using var context = new CheckContext(report, services: services);
-        using var writer = new LogLineWriter(log);
-        var plain = new PlainReport(writer);
+        using var writer = verbose ? new LogLineWriter(log) : null;
+        var block = new StringWriter();
+        var plain = new PlainReport(writer ?? (TextWriter)block, verbose);
         plain.WriteHost(report.Host);
         var results = new List<CheckResult>();
         foreach (var check in checks)
@@ -40,10 +41,11 @@ public sealed class VerifyDeviceReporter(RunnerLog log) : IDeviceReporter
         report.Checks = results.Select(r => r.ToReport()).ToList();
         report.Verdict = StandardChecks.Verdict(results);
         plain.WriteVerdict(results, report.Verdict);
-        writer.Flush();
+        writer?.Flush();
 
         var json = JsonSerializer.SerializeToElement(report, ReportJsonContext.Default.DeviceReport);
-        return new VerifyOutcome(json, report.Verdict, []);
+        var lines = block.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.TrimEnd('\r')).ToList();
+        return new VerifyOutcome(json, report.Verdict, verbose ? [] : VerifyBlock.For(report, results, lines));
     }
 }
 

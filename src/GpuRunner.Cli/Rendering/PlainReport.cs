@@ -6,14 +6,17 @@ using GpuRunner.Diagnostics.Report;
 
 namespace GpuRunner.Cli.Rendering;
 
-/// <summary>Greppable lines for container logs: one line per fact or check, causes and fixes indented below.</summary>
-public sealed class PlainReport(TextWriter output)
+/// <summary>
+/// Greppable lines for container logs: one line per fact or check, causes and fixes indented below. The driver
+/// search trace is shown where a driver was expected and none loaded, or with <paramref name="verbose"/>.
+/// </summary>
+public sealed class PlainReport(TextWriter output, bool verbose = false)
 {
     private const string Indent = "      ";
 
-    public static void WriteInventory(TextWriter output, DeviceReport report, CheckOutcome? failure)
+    public static void WriteInventory(TextWriter output, DeviceReport report, CheckOutcome? failure, bool verbose = false)
     {
-        var plain = new PlainReport(output);
+        var plain = new PlainReport(output, verbose);
         plain.WriteDriver(report.Driver, failure);
         foreach (var gpu in report.Gpus) plain.WriteGpu(gpu);
         if (report.Driver.Loaded && failure is null && report.Gpus.Count == 0) output.WriteLine("gpu     none: NVML lists no GPU");
@@ -25,6 +28,12 @@ public sealed class PlainReport(TextWriter output)
     {
         if (!driver.Loaded)
         {
+            // detect expects nothing: a host without a driver is a CPU host, and the places searched are detail.
+            if (!verbose)
+            {
+                output.WriteLine($"driver  no NVIDIA driver: a CPU-only host (libnvidia-ml.so.1 does not load; {driver.SearchTrace.Count} places searched, --verbose lists them)");
+                return;
+            }
             output.WriteLine("driver  no NVIDIA driver found (libnvidia-ml.so.1 does not load): CUDA is unavailable on this machine. Looked in:");
             foreach (var line in driver.SearchTrace) output.WriteLine($"{Indent}{line}");
             return;
@@ -67,7 +76,7 @@ public sealed class PlainReport(TextWriter output)
     {
         output.WriteLine($"{Status(r.Status),-5} {r.Id,-15} {r.Outcome.Evidence}  ({r.Seconds.ToString("0.00", CultureInfo.InvariantCulture)} s)");
         if (r.Status is CheckStatus.Fail or CheckStatus.Warn) WriteDiagnosis(r.Outcome.Diagnosis);
-        if (r.Id == "driver.library" && r.Status != CheckStatus.Pass)
+        if (ShowsTrace(r, verbose))
         {
             output.WriteLine($"{Indent}looked in:");
             foreach (var line in report.Driver.SearchTrace) output.WriteLine($"{Indent}  {line}");
@@ -86,6 +95,10 @@ public sealed class PlainReport(TextWriter output)
         output.WriteLine($"{Indent}cause: {d.Name}: {d.Cause}");
         output.WriteLine($"{Indent}fix:   {d.Fix}");
     }
+
+    /// <summary>The places searched for the driver are worth reading when a driver was expected (FAIL/WARN), or asked for.</summary>
+    public static bool ShowsTrace(CheckResult r, bool verbose) =>
+        r.Id == "driver.library" && (r.Status is CheckStatus.Fail or CheckStatus.Warn || (verbose && r.Status != CheckStatus.Pass));
 
     public static string Status(CheckStatus s) => s.ToString().ToUpperInvariant();
     private static string N<T>(T? v) where T : struct => v is null ? "n/a" : Convert.ToString(v, CultureInfo.InvariantCulture)!;

@@ -17,7 +17,7 @@ public static class RichReport
     }
 
     /// <summary>Runs the checks under a live table that gains a row as each check finishes.</summary>
-    public static void RunVerify(IConsole console, DeviceReport report, Action<Action<CheckResult>> runAll)
+    public static void RunVerify(IConsole console, DeviceReport report, Action<Action<CheckResult>> runAll, bool verbose = false)
     {
         var ansi = Ansi(console);
         if (report.Host is { } h)
@@ -28,7 +28,7 @@ public static class RichReport
         ansi.Live(table).Start(live => runAll(r =>
         {
             results.Add(r);
-            table.AddRow(new Markup(Colour(r.Status)), new Markup(Markup.Escape(r.Id)), new Markup(Evidence(r, report)),
+            table.AddRow(new Markup(Colour(r.Status)), new Markup(Markup.Escape(r.Id)), new Markup(Evidence(r, report, verbose)),
                 new Markup(r.Seconds.ToString("0.00 s", CultureInfo.InvariantCulture)));
             live.Refresh();
         }));
@@ -39,11 +39,13 @@ public static class RichReport
     }
 
     /// <summary>detect in a terminal: one table per GPU, then driver, host and tier.</summary>
-    public static void WriteInventory(IConsole console, DeviceReport report, CheckOutcome? failure)
+    public static void WriteInventory(IConsole console, DeviceReport report, CheckOutcome? failure, bool verbose = false)
     {
         var ansi = Ansi(console);
         var d = report.Driver;
-        if (!d.Loaded)
+        if (!d.Loaded && !verbose)
+            ansi.MarkupLine($"[bold]no NVIDIA driver[/]: a CPU-only host [grey](libnvidia-ml.so.1 does not load; {d.SearchTrace.Count} places searched, --verbose lists them)[/]");
+        else if (!d.Loaded)
         {
             ansi.MarkupLine("[red bold]no NVIDIA driver found[/] (libnvidia-ml.so.1 does not load): CUDA is unavailable on this machine. Looked in:");
             foreach (var line in d.SearchTrace) ansi.MarkupLine($"  [grey]{Markup.Escape(line)}[/]");
@@ -83,12 +85,12 @@ public static class RichReport
         ansi.MarkupLine($"[grey]tier[/] {Markup.Escape(report.Tier?.Summary ?? "unknown: no hardware catalogue available")}");
     }
 
-    private static string Evidence(CheckResult r, DeviceReport report)
+    private static string Evidence(CheckResult r, DeviceReport report, bool verbose)
     {
         var evidence = Markup.Escape(r.Outcome.Evidence);
         if (r.Outcome.Diagnosis is { } d && r.Status is CheckStatus.Fail or CheckStatus.Warn)
             evidence += $"\n[grey]cause:[/] {Markup.Escape(d.Name + ": " + d.Cause)}\n[grey]fix:[/] {Markup.Escape(d.Fix)}";
-        if (r.Id == "driver.library" && r.Status != CheckStatus.Pass)
+        if (PlainReport.ShowsTrace(r, verbose))
             evidence += "\n[grey]" + Markup.Escape(string.Join("\n", report.Driver.SearchTrace)) + "[/]";
         return evidence;
     }

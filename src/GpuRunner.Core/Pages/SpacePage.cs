@@ -127,7 +127,7 @@ internal static class SpacePage
         sb.Append("<dt>Tier</dt><dd>").Append(Html.E(d.TierSummary ?? d.TierFlavor ?? "—")).Append("</dd>");
         sb.Append("<dt>Reported</dt><dd class=\"muted\">").Append(Html.E(Html.Time(d.AtMs)))
           .Append(d.RunId is null ? "" : $" by run <code>{Html.E(d.RunId)}</code>")
-          .Append(d.RunId is not null && s.RunId is not null && d.RunId != s.RunId ? " (an earlier run)" : "").Append("</dd>");
+          .Append(RunNote(d, s)).Append("</dd>");
         sb.Append("</dl>");
         if (d.Problems.Count > 0)
         {
@@ -139,6 +139,15 @@ internal static class SpacePage
         }
         sb.Append("</section>");
     }
+
+    /// <summary>
+    /// How the report's run relates to the Space's current one: "earlier" only when it was made before that run began
+    /// (a report from a newer run, e.g. one whose start has not arrived yet, is not an earlier one).
+    /// </summary>
+    internal static string RunNote(DeviceSummary d, SpaceState s) =>
+        d.RunId is null || s.RunId is null || d.RunId == s.RunId ? ""
+        : s.RunStartedAtMs is { } started && d.AtMs < started ? " (an earlier run)"
+        : " (not the current run)";
 
     private static void Settings(StringBuilder sb, SpaceState s, CoreService core, string basePath, bool owner, string csrf)
     {

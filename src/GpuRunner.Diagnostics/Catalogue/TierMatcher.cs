@@ -122,9 +122,7 @@ public sealed class TierMatcher(HardwareCatalogue catalogue)
     private string UnknownFlavor(string id)
     {
         var ids = catalogue.Flavors.Select(f => f.Id).ToList();
-        var close = ids.OrderBy(k => Levenshtein(k, id.ToLowerInvariant())).First();
-        var hint = Levenshtein(close, id.ToLowerInvariant()) <= 3 ? $" (did you mean {close}?)" : "";
-        return $"unknown flavor '{id}'{hint}; the catalogue ({catalogue.Origin}) has: {string.Join(", ", ids)}";
+        return $"unknown flavor '{id}'{Text.Suggestions.Hint(id, ids)}; the catalogue ({catalogue.Origin}) has: {string.Join(", ", ids)}";
     }
 
     private static string Line(TierField f) => f.Field == "gpu" ? $"expected {f.Expected}, found {f.Found}" : $"{f.Field}: expected {f.Expected}, found {f.Found}";
@@ -254,15 +252,4 @@ public sealed class TierMatcher(HardwareCatalogue catalogue)
 
     /// <summary>Decimal GB with one decimal, dropping ".0": 16106127360 → "16.1 GB".</summary>
     public static string FormatGb(double bytes) => (bytes / Gb).ToString("0.#", CultureInfo.InvariantCulture) + " GB";
-
-    private static int Levenshtein(string a, string b)
-    {
-        var d = new int[a.Length + 1, b.Length + 1];
-        for (var i = 0; i <= a.Length; i++) d[i, 0] = i;
-        for (var j = 0; j <= b.Length; j++) d[0, j] = j;
-        for (var i = 1; i <= a.Length; i++)
-            for (var j = 1; j <= b.Length; j++)
-                d[i, j] = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
-        return d[a.Length, b.Length];
-    }
 }

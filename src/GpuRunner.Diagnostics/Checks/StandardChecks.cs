@@ -43,7 +43,8 @@ public static class CheckSelection
             : all.Where(c => c.Id.StartsWith(id + ".", StringComparison.Ordinal)).Select(c => c.Id).DefaultIfEmpty(id))];
         var unknown = only.Where(id => !byId.ContainsKey(id)).ToList();
         if (unknown.Count > 0)
-            throw new ArgumentException($"unknown check {string.Join(", ", unknown)}; known: {string.Join(", ", all.Select(c => c.Id))}");
+            throw new ArgumentException($"unknown check {string.Join(", ", unknown)}{Text.Suggestions.Hint(unknown[0], all.Select(c => c.Id))}; " +
+                $"known: {string.Join(", ", all.Select(c => c.Id))} and the groups {NativeGroup}, {string.Join(", ", Frameworks.FrameworkChecks.Groups)}");
         var needed = new HashSet<string>();
         void Add(string id)
         {

@@ -18,6 +18,9 @@ public interface ITierMatcher
 
     /// <summary>Null when <paramref name="flavor"/> is in the catalogue, else the one-line usage error (with a "did you mean").</summary>
     string? Validate(string flavor);
+
+    /// <summary>Whether <paramref name="flavor"/> comes with a GPU; null when the catalogue does not know it.</summary>
+    bool? HasGpu(string flavor);
 }
 
 /// <summary>What a report needs besides the GPU layer: host facts and the catalogue. Swappable for tests.</summary>
@@ -43,6 +46,8 @@ public sealed class CatalogueTierMatcher(TierMatcher matcher) : ITierMatcher
         catch (CatalogueException e) { return e.Message; } // names the catalogue's flavors and the closest one
     }
 
+    public bool? HasGpu(string flavor) => matcher.Catalogue.Find(flavor) is { } f ? f.Gpu is { Count: > 0 } : null;
+
     public TierMatch? Match(HostFacts? host, IReadOnlyList<GpuReport>? gpus, string? expect)
     {
         if (host is null) return null;
@@ -58,4 +63,5 @@ public sealed class NoCatalogue : ITierMatcher
     public TierMatch? Match(HostFacts? host, IReadOnlyList<GpuReport>? gpus, string? expect) => null;
     public IReadOnlyList<string> Flavors => [];
     public string? Validate(string flavor) => null; // nothing to validate against: the tier check reports it
+    public bool? HasGpu(string flavor) => null;
 }

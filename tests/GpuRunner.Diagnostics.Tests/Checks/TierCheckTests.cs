@@ -14,6 +14,7 @@ public class TierCheckTests
         public TierMatch? Match(HostFacts? host, IReadOnlyList<GpuReport>? gpus, string? expect) { AskedFor = expect; return report; }
         public IReadOnlyList<string> Flavors => ["t4-small", "a10g-small"];
         public string? Validate(string flavor) => Flavors.Contains(flavor) ? null : "unknown";
+        public bool? HasGpu(string flavor) => Flavors.Contains(flavor) ? true : null;
     }
 
     private static CheckContext Context(ITierMatcher matcher, string? expect) =>
