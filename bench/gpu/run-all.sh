@@ -16,7 +16,9 @@ for s in "${steps[@]}"; do
   [ -f "bench/gpu/$s.sh" ] || { echo "run-all.sh: no step '$s' (bench/gpu/$s.sh)"; failed+=("$s"); continue; }
   mkdir -p "$work/$s"; t0=$(date +%s)
   OUT="$work/$s" timeout "${STEP_TIMEOUT:-420}" bash "bench/gpu/$s.sh" > "$work/$s/stdout.txt" 2>&1; rc=$?
-  echo "== $s: exit $rc, $(( $(date +%s) - t0 )) s"; tail -n "${TAIL:-25}" "$work/$s/stdout.txt"
+  echo "== $s: exit $rc, $(( $(date +%s) - t0 )) s"
+  # The step's last lines, then every verdict line it printed (✓/✗), so none is lost to the tail.
+  tail -n "${TAIL:-15}" "$work/$s/stdout.txt" | grep -vE '^(✓|✗) '; grep -E '^(✓|✗) ' "$work/$s/stdout.txt"
   [ $rc = 0 ] || failed+=("$s")
 done
 # The H200 fixtures of tests/GpuRunner.Diagnostics.Tests come from one detect-verify run: packed at their repo paths,

@@ -44,7 +44,12 @@ r = json.load(open(sys.argv[1]))
 for c in r["checks"]:
     print(f'{c["status"]:4} {c["id"]} gpu{c.get("gpu")}: {c["evidence"]} [{c["seconds"]:.2f} s / limit {c["limitSeconds"]:.0f} s]')
 print(r["verdictLine"])
+# A smoke that tested no GPU (SKIP) or found a fault (FAIL) misses the goal on a GPU machine.
+ok = r["verdictLine"].startswith(("SMOKE VERDICT: PASS", "SMOKE VERDICT: WARN"))
+print(("✓" if ok else "✗"), "smoke verdict:", r["verdictLine"].split(" | ")[0].removeprefix("SMOKE VERDICT: "), "(goal: PASS or WARN)")
+sys.exit(0 if ok else 1)
 PY
+[ "${PIPESTATUS[0]}" = 0 ] || fail=1
 step torch 600 python3 bench/gpu/smoke_torch.py --ours "$OUT/smoke.json" --out "$OUT/ratios.json" | tee "$OUT/ratios.txt"
 verdict "${PIPESTATUS[0]}" "smoke vs torch and the memtest limit (bench/gpu/smoke_torch.py)"
 verdict $fail "smoke: $([ $fail = 0 ] && echo 'every goal met' || echo 'a goal was missed or has no figure')"

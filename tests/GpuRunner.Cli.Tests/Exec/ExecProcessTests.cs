@@ -85,7 +85,7 @@ public sealed class ExecProcessTests : IDisposable
         Directory.CreateDirectory(_data);
         var notExecutable = Path.Combine(_data, "app.sh");
         File.WriteAllText(notExecutable, "#!/bin/sh\necho never\n");
-        File.SetUnixFileMode(notExecutable, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(notExecutable, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         using (var runner = new RunnerProcess(["exec", "--", notExecutable], Env))
         {
             Assert.Equal(126, await runner.WaitForExitAsync());
