@@ -2,7 +2,8 @@
 """One table of GpuRunner/Python ratios from the JSON that vs-python.sh writes (ENGINE-MODEL-DEVICE-bN-rK.{gpurunner,
 python}.json), for every folder given: medians over the repetitions, ratio = median gpurunner samples/s / median
 python samples/s (> 1: gpurunner faster), the p50-latency ratio the same way round, the per-rep ratio range, the
-output checks of both sides and the goal (ort >= 1.0, torch >= 0.95).
+output checks of both sides and the goal (ort >= 1.0, torch >= 0.95) with ✓/✗. Exit 1 when a goal is missed, an
+output is beyond tolerance, or a case has no figure on either side (a missing figure never counts as met).
 usage: ratio_table.py FOLDER [FOLDER...]"""
 import glob, json, os, re, statistics, sys
 
@@ -66,20 +67,23 @@ for (engine, device, model, batch), reps in sorted(cases.items(), key=lambda kv:
     if not g or not p:
         gt = f"{med(x['throughputSamplesPerSecond'] for x in g):,.0f}" if g else "-"
         pt = f"{med(x['throughputSamplesPerSecond'] for x in p):,.0f}" if p else "-"
-        print(f"| {label} | {model} | {batch} | {gt} | {pt} | - | - | - | - | {'; '.join(errors)} | - |")
+        total += 1
+        print(f"| {label} | {model} | {batch} | {gt} | {pt} | - | - | - | - | {'; '.join(errors)} | ✗ no figure |")
         continue
     gt, pt = med(x["throughputSamplesPerSecond"] for x in g), med(x["throughputSamplesPerSecond"] for x in p)
     g50, p50 = med(x["latency"]["p50Ms"] for x in g) * 1000, med(x["p50Ms"] for x in p) * 1000
     per = sorted(s["g"]["throughputSamplesPerSecond"] / s["p"]["throughputSamplesPerSecond"] for s in reps.values() if s.get("g") and s.get("p"))
     ratio, goal = gt / pt, GOALS[engine]
     total += 1
-    met += ratio >= goal
-    outputs = "both within tolerance" if all(x.get("within", True) for x in p) else "python beyond tolerance"
+    within = all(x.get("within", True) for x in p)
+    met += ratio >= goal and within
+    outputs = "both within tolerance" if within else "python beyond tolerance"
     jit = sum(x.get("jitCompiledDuringLoop", 0) for x in g)
     if jit:
         outputs += f"; gpurunner's JIT compiled {jit} method(s) inside timed loops"
     if errors:
         outputs += f"; {len(errors)} failed rep(s): {'; '.join(errors)}"
     print(f"| {label} | {model} | {batch} | {gt:,.0f} | {pt:,.0f} | {ratio:.2f}x | {g50:.1f} / {p50:.1f} | {p50 / g50:.2f}x | "
-          f"{per[0]:.2f}-{per[-1]:.2f} ({len(per)}) | {outputs} | ≥ {goal:.2f} {'✓' if ratio >= goal else '✗'} |")
-print(f"goal met in {met} of {total} cases")
+          f"{per[0]:.2f}-{per[-1]:.2f} ({len(per)}) | {outputs} | ≥ {goal:.2f} {'✓' if ratio >= goal and within else '✗'} |")
+print(f"{'✓' if met == total else '✗'} goal met in {met} of {total} cases")
+sys.exit(0 if met == total else 1)

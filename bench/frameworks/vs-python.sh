@@ -7,7 +7,8 @@
 # Like for like: the same tiled input, session options / dtype / TF32 / cudnn.benchmark settings, warm-up count plus at
 # least WARMUP_S seconds of warm-up on both sides (gpurunner's JIT build settles its tier-up, ~0.5-1 s), the same
 # iteration count, one run per iteration with host arrays in and out. Every case runs REPS times, each side in its own
-# process, alternating which side goes first; ratio_table.py prints medians and the ratio of medians (gpurunner/python).
+# process, alternating which side goes first; ratio_table.py prints medians and the ratio of medians (gpurunner/python)
+# with ✓/✗ per case. Exit 1 when a goal is missed or a figure is missing.
 #
 # usage: bench/frameworks/vs-python.sh --engine ort|torch [--device cpu|cuda]      (default device: ort cpu, torch cuda)
 # env:   GPURUNNER (default: .device/jit/gpurunner, else .device/gpurunner/gpurunner, else a Release build here)
@@ -58,5 +59,7 @@ for rep in $(seq "$REPS"); do
     done
   done
 done
-"$PYTHON" bench/frameworks/ratio_table.py "$out"
+# The verdict: ratio_table.py prints ✓/✗ per case and exits 1 when a goal is missed or a figure is missing.
+"$PYTHON" bench/frameworks/ratio_table.py "$out"; rc=$?
 echo "JSON: $out"
+exit $rc

@@ -118,5 +118,13 @@ print("runner summary:", m.group(0) if m else "MISSING (events not all delivered
 stages = re.findall(r"\[gpurunner\] stage (\w+)", log)
 print("stages logged by the runner:", stages)
 ok = rt["stage"] == "STOPPED" and rc["stage"] == "PAUSED" and not rc["billing"]["billing"] and m and len(beats) >= 5 and busy and 15 <= secs <= 40
-print("RESULT:", "PASS" if ok else "FAIL")
+for met, what in ((rt["stage"] == "STOPPED", "the torch app's Space ends STOPPED"),
+                  (rc["stage"] == "PAUSED" and not rc["billing"]["billing"], "the crashing app's Space is auto-paused and not billed"),
+                  (bool(m), "the runner delivered every event"),
+                  (len(beats) >= 5 and bool(busy), "heartbeats stored, with GPU utilisation > 50%"),
+                  (15 <= secs <= 40, f"metered {secs:.1f} s for a ~20 s workload (goal 15-40 s)")):
+    print(("✓ " if met else "✗ ") + what)
+print(("✓" if ok else "✗"), "exec:", "every goal met" if ok else "a goal was missed")
+sys.exit(0 if ok else 1)
 PY
+exit "${PIPESTATUS[0]}"

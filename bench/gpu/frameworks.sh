@@ -8,6 +8,7 @@
 # onnx.cuda / --engine ort --device cuda report the named cause instead.
 # Writes $OUT/frameworks-summary.txt (read this) and $OUT/frameworks.tar.gz (every log and JSON).
 set -uo pipefail
+fail=0
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-/tmp/gpurunner-out}; mkdir -p "$OUT"
 d=$(mktemp -d); sum="$OUT/frameworks-summary.txt"; : > "$sum"
@@ -76,12 +77,18 @@ fi
 # case REPS times in fresh processes, alternating which side goes first; medians and the ratio of medians.
 log "== 4. ORT from C# vs Python onnxruntime on the CPU, same .onnx, same run (goal >= 1.0x)"
 OUT="$d/vs-ort-cpu" GPURUNNER="$GR" PYTHON=$PY bash bench/frameworks/vs-python.sh --engine ort --device cpu 2>"$d/vs-ort-cpu.progress" | tee -a "$sum"
+[ "${PIPESTATUS[0]}" = 0 ] || fail=1
 log "== 4b. ORT CUDA EP from C# (the Python onnxruntime here is a CPU-only build: no peer, figures only)"
 OUT="$d/vs-ort-cuda" GPURUNNER="$GR" PYTHON=$PY REPS=1 bash bench/frameworks/vs-python.sh --engine ort --device cuda 2>"$d/vs-ort-cuda.progress" | tee -a "$sum"
 log "== 5. TorchSharp (C#) vs Python torch on cuda, same weights, same libtorch (goal >= 0.95x)"
 OUT="$d/vs-torch-cuda" GPURUNNER="$GR" PYTHON=$PY bash bench/frameworks/vs-python.sh --engine torch --device cuda 2>"$d/vs-torch-cuda.progress" | tee -a "$sum"
+[ "${PIPESTATUS[0]}" = 0 ] || fail=1
 log "== 6. all GpuRunner/Python ratios in one table"
 $PY bench/frameworks/ratio_table.py "$d/vs-ort-cpu" "$d/vs-torch-cuda" 2>&1 | tee -a "$sum"
+[ "${PIPESTATUS[0]}" = 0 ] || fail=1
 
 tar -czf "$OUT/frameworks.tar.gz" -C "$d" .
 log "== done: $OUT/frameworks-summary.txt, $OUT/frameworks.tar.gz"
+# The verdict: sections 4 and 5 have peers and goals (4b has no peer here: figures only; 1-3 print gpurunner's own).
+log "$([ $fail = 0 ] && echo ✓ || echo ✗) frameworks: $([ $fail = 0 ] && echo 'ORT CPU and TorchSharp CUDA goals met' || echo 'a goal was missed or has no figure (sections 4-5)')"
+exit $fail

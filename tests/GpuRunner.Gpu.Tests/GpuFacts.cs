@@ -36,8 +36,25 @@ internal static class GpuFacts
         catch (System.ComponentModel.Win32Exception e) { return (-1, "", e.Message); }
     }
 
-    public static (int Code, string StdOut, string StdErr) Gpurunner(params string[] args) =>
-        Run(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet", [Path.Combine(AppContext.BaseDirectory, "gpurunner.dll"), .. args]);
+    /// <summary>
+    /// Runs gpurunner: the binary named by GPURUNNER_BIN (on the GPU machine, the shipped NativeAOT publish that
+    /// bench/gpu/run-all.sh points it at), else the gpurunner.dll built beside these tests under `dotnet`.
+    /// </summary>
+    public static (int Code, string StdOut, string StdErr) Gpurunner(params string[] args)
+    {
+        var bin = Environment.GetEnvironmentVariable("GPURUNNER_BIN");
+        if (!string.IsNullOrEmpty(bin))
+        {
+            Assert.True(File.Exists(bin), $"GPURUNNER_BIN={bin} does not exist");
+            return Run(bin, args);
+        }
+        var dll = Path.Combine(AppContext.BaseDirectory, "gpurunner.dll");
+        var dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") ?? "dotnet";
+        var result = Run(dotnet, [dll, .. args]);
+        // A self-contained publish has no `dotnet` to host the dll: say how to point at a gpurunner binary instead.
+        Assert.False(result.Code == -1 && result.StdErr != "timed out", $"cannot run `{dotnet} {dll}` ({result.StdErr}): set GPURUNNER_BIN to a gpurunner binary");
+        return result;
+    }
 
     /// <summary>The fields of `detect --json` that nvidia-smi also prints.</summary>
     public static DeviceReport ReadDetect(string json)

@@ -103,13 +103,11 @@ internal sealed class LiveCore : IDisposable
 }
 
 /// <summary>
-/// End to end: a real core process and a real runner process on loopback, with `sh` as the app. Skipped (with the
-/// reason) in a build that has no `core serve` command.
+/// End to end: a real core process and a real runner process on loopback, with `sh` as the app. Never skipped: a
+/// broken `core serve` fails here.
 /// </summary>
 public sealed class CoreEndToEndTests
 {
-    private static readonly bool HasCore = CliApp.Build(new TestConsole()).Subcommands.Any(c => c.Name == "core");
-    private const string NoCore = "this build has no `gpurunner core serve` (issue 3's core not merged yet)";
 
     private static RunnerProcess Exec(LiveCore core, string space, string token, string script, string data, params string[] extra) =>
         new([.. new[] { "exec", "--core", core.Url.ToString(), "--space", space, "--token", token, "--ready-log", "^ready$", "--heartbeat", "1" },
@@ -126,10 +124,9 @@ public sealed class CoreEndToEndTests
     private static double MeteredSeconds(JsonElement ledger) =>
         ledger.EnumerateArray().Sum(r => r.GetProperty("seconds").GetDouble() * r.GetProperty("sign").GetInt32());
 
-    [SkippableFact]
+    [Fact]
     public async Task TheCoreSeesTheStagesAndMetersExactlyTheRunningTime()
     {
-        Skip.IfNot(HasCore, NoCore);
         using var core = new LiveCore();
         await core.StartAsync();
         var token = await core.CreateSpaceAsync("steady", "t4-small");
@@ -159,10 +156,9 @@ public sealed class CoreEndToEndTests
         Assert.Equal(MeteredSeconds(ledger), line.GetProperty("meteredSeconds").GetDouble(), 3);
     }
 
-    [SkippableFact]
+    [Fact]
     public async Task ACoreOutageLosesNothingAndCountsNothingTwice()
     {
-        Skip.IfNot(HasCore, NoCore);
         using var core = new LiveCore();
         await core.StartAsync();
         var token = await core.CreateSpaceAsync("outage", "t4-small");
@@ -191,10 +187,9 @@ public sealed class CoreEndToEndTests
         Assert.True(metered is >= 6.5 and <= 8.5, $"{metered} s metered; ledger {ledger}\n{runner.StdErr}"); // the app ran all along
     }
 
-    [SkippableFact]
+    [Fact]
     public async Task ACrashingAppIsARuntimeErrorThatAutoPausesAndStopsBilling()
     {
-        Skip.IfNot(HasCore, NoCore);
         using var core = new LiveCore();
         await core.StartAsync();
         var token = await core.CreateSpaceAsync("crashy", "t4-small");
@@ -217,10 +212,9 @@ public sealed class CoreEndToEndTests
         Assert.Equal(MeteredSeconds(ledger), MeteredSeconds(await core.GetAsync("api/usage/spaces/alice/crashy/ledger")));
     }
 
-    [SkippableFact]
+    [Fact]
     public async Task EventsLeftByARunWhileTheCoreWasDownAreSentByReport()
     {
-        Skip.IfNot(HasCore, NoCore);
         using var core = new LiveCore();
         await core.StartAsync();
         var token = await core.CreateSpaceAsync("later", "t4-small");
@@ -234,9 +228,18 @@ public sealed class CoreEndToEndTests
             Assert.Contains("not delivered yet", runner.StdErr);
         }
 
+        // report while the core is still down: 75 (EX_TEMPFAIL), everything kept in the outbox for the next try.
+        var reportArgs = new[] { "report", "--core", core.Url.ToString(), "--space", "alice/later", "--token", token, "--json" };
+        using (var early = new RunnerProcess(reportArgs, new Dictionary<string, string?> { ["GPURUNNER_DATA"] = data }))
+        {
+            Assert.Equal(75, await early.WaitForExitAsync());
+            using var kept = JsonDocument.Parse(early.StdOut);
+            Assert.True(kept.RootElement.GetProperty("pending").GetInt32() > 0, early.StdOut);
+            Assert.False(kept.RootElement.GetProperty("deviceReportSent").GetBoolean());
+        }
+
         await core.StartAsync();
-        using var report = new RunnerProcess(["report", "--core", core.Url.ToString(), "--space", "alice/later", "--token", token, "--json"],
-            new Dictionary<string, string?> { ["GPURUNNER_DATA"] = data });
+        using var report = new RunnerProcess(reportArgs, new Dictionary<string, string?> { ["GPURUNNER_DATA"] = data });
         var code = await report.WaitForExitAsync();
         using var result = JsonDocument.Parse(report.StdOut);
         // Delivered: 0, or 1 when the device checks FAILed (as here, on a machine without a GPU).

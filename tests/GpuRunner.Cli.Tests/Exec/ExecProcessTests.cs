@@ -59,6 +59,46 @@ public sealed class ExecProcessTests : IDisposable
         Assert.Contains("stage STOPPED: stopped on SIGTERM: ended by SIGKILL (exit 137) after the 0.5 s grace period", runner.StdErr);
     }
 
+    [Fact]
+    public async Task SighupAndSigusr1AreForwardedAndTheAppRunsOn()
+    {
+        using var runner = Exec("trap 'echo got-HUP' HUP; trap 'echo got-USR1' USR1; trap 'exit 0' TERM; echo ready; while :; do sleep 0.05; done",
+            "--ready-log", "ready");
+        await runner.WaitForOutputAsync("stage RUNNING");
+        Assert.True(Posix.Kill(runner.Pid, Posix.SIGHUP));
+        await runner.WaitForOutputAsync("got-HUP");
+        Assert.True(Posix.Kill(runner.Pid, Posix.SIGUSR1));
+        await runner.WaitForOutputAsync("got-USR1");
+        // Neither is a stop: the app and the runner go on until a real stop signal.
+        Assert.DoesNotContain("stage STOPPED", runner.StdErr);
+        Assert.True(Posix.Kill(runner.Pid, Posix.SIGTERM));
+
+        Assert.Equal(0, await runner.WaitForExitAsync());
+        Assert.Contains("[gpurunner] received SIGHUP: forwarded to the app", runner.StdErr);
+        Assert.Contains("[gpurunner] received SIGUSR1: forwarded to the app", runner.StdErr);
+        Assert.Contains("stage STOPPED: stopped on SIGTERM", runner.StdErr);
+    }
+
+    [Fact]
+    public async Task ACommandThatCannotBeExecutedIs126AndOneThatIsNotFoundIs127()
+    {
+        Directory.CreateDirectory(_data);
+        var notExecutable = Path.Combine(_data, "app.sh");
+        File.WriteAllText(notExecutable, "#!/bin/sh\necho never\n");
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(notExecutable, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        using (var runner = new RunnerProcess(["exec", "--", notExecutable], Env))
+        {
+            Assert.Equal(126, await runner.WaitForExitAsync());
+            Assert.DoesNotContain("never", runner.StdOut);
+            Assert.Contains(notExecutable, runner.StdErr);
+        }
+        using (var runner = new RunnerProcess(["exec", "--", Path.Combine(_data, "no-such-app")], Env))
+        {
+            Assert.Equal(127, await runner.WaitForExitAsync());
+            Assert.Contains("no-such-app", runner.StdErr);
+        }
+    }
+
     [Theory]
     [InlineData("exit 0", 0)]
     [InlineData("exit 7", 7)]

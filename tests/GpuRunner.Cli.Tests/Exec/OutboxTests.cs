@@ -149,7 +149,8 @@ public sealed class OutboxTests : IDisposable
         using var box = Open();
         for (var i = 1; i <= 450; i++) box.Add(RunnerRoute.Heartbeat, $"e{i}", Body($"e{i}"), DateTimeOffset.UtcNow);
         var sink = new DedupingSink();
-        var sender = new OutboxSender(box, sink.Send, _log.Add, Fast, sendBatch: sink.SendBatch, maxBatch: 200);
+        // The default batch size, as the runner uses it (EventRecorder passes none): 200 per request.
+        var sender = new OutboxSender(box, sink.Send, _log.Add, Fast, sendBatch: sink.SendBatch);
         Assert.Equal(0, await sender.FlushAsync(TimeSpan.FromSeconds(10)));
         Assert.Equal([200, 200, 50], sink.Batches);
         Assert.Equal(Enumerable.Range(1, 450).Select(i => $"e{i}"), sink.Applied);

@@ -29,17 +29,19 @@ public sealed class PythonSubprocessTests : IDisposable
     public async Task FrameworksMissingFromThisPythonAreSkipped()
     {
         Skip.If(Python is null, "no python3 on PATH");
-        // An empty PYTHONPATH dir: whatever this machine has installed decides; CI's Debian python has none of the three.
+        // Hide whatever this machine has installed (site-packages, dist-packages): python imports the sitecustomize
+        // on PYTHONPATH after site set sys.path up, so none of the three frameworks is importable, whatever the host.
+        File.WriteAllText(Path.Combine(_dir, "sitecustomize.py"),
+            "import sys\nsys.path[:] = [p for p in sys.path if 'site-packages' not in p and 'dist-packages' not in p]\n");
         foreach (var f in Enum.GetValues<PythonFramework>())
         {
-            var r = await new PythonFrameworkCheck(f, Options()).RunAsync(gpuPresent: true);
             var module = PythonFrameworkCheck.IdOf(f).Split('.')[1];
-            var installed = await ProcessRunner.RunAsync(Python!, ["-c", $"import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('{module}') else 1)"], TimeSpan.FromSeconds(30));
-            if (installed.ExitCode == 1)
-            {
-                Assert.True(r.Status == CheckStatus.Skip, $"{module}: {r.Status} {r.Evidence}");
-                Assert.Contains("not installed", r.Evidence);
-            }
+            var hidden = await ProcessRunner.RunAsync(Python!, ["-c", $"import importlib.util,sys; sys.exit(0 if importlib.util.find_spec('{module}') else 1)"],
+                TimeSpan.FromSeconds(30), new Dictionary<string, string?> { ["PYTHONPATH"] = _dir });
+            Assert.True(hidden.ExitCode == 1, $"{module} is still importable with site-packages hidden: exit {hidden.ExitCode} {hidden.StdErr}");
+            var r = await new PythonFrameworkCheck(f, Options()).RunAsync(gpuPresent: true);
+            Assert.True(r.Status == CheckStatus.Skip, $"{module}: {r.Status} {r.Evidence}");
+            Assert.Contains("not installed", r.Evidence);
         }
     }
 
