@@ -276,7 +276,8 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
             case Stage.Stopped:
                 // The runner stopped its app because the core decided so (paused, asleep, deleted): recorded as what
                 // the core decided, billing already closed at the decision.
-                if (s.Stage is Stage.Paused or Stage.Stopped or Stage.Deleting) return s with { StoppedRunId = sr.RunId };
+                // (Building: the owner restarted it while this run was live.)
+                if (s.Stage is Stage.Paused or Stage.Stopped or Stage.Deleting or Stage.Building) return s with { StoppedRunId = sr.RunId };
                 // The old hardware's run stopped during a hardware change: wait for the run on the new hardware.
                 if (s.Stage == Stage.RunningBuilding)
                 {

@@ -30,9 +30,10 @@ public static class CoreServeCommand
             Description = "Hardware and prices: a file in requirements/tiers.json's shape (default: $GPURUNNER_CATALOGUE, else the built-in default tiers).",
         };
         var lease = new Option<double?>("--heartbeat-lease") { Description = "Seconds without a heartbeat before a live Space counts as failed. Default 90." };
+        var hold = new Option<double?>("--hold") { Description = "Minutes an event that does not fit a Space's history is held before it becomes a dead letter. Default 10." };
 
         var serve = new Command("serve", "Run the lifecycle and billing core (Hub-compatible Space API, runner routes, usage and invoices).");
-        foreach (var o in new Option[] { urls, db, users, admins, publicUrl, tick, lease, sync, catalogue }) serve.Options.Add(o);
+        foreach (var o in new Option[] { urls, db, users, admins, publicUrl, tick, lease, hold, sync, catalogue }) serve.Options.Add(o);
         serve.SetHandler(console, async (parse, ct) =>
         {
             var o = new CoreOptions { PublicUrl = parse.GetValue(publicUrl) };
@@ -59,6 +60,11 @@ public static class CoreServeCommand
             {
                 if (l is < 1 or > 86400) throw new CommandException($"--heartbeat-lease must be 1..86400 seconds, got {l}");
                 o.Policy = o.Policy with { HeartbeatLease = TimeSpan.FromSeconds(l) };
+            }
+            if (parse.GetValue(hold) is { } h)
+            {
+                if (h is < 0.01 or > 10080) throw new CommandException($"--hold must be 0.01..10080 minutes, got {h}");
+                o.Policy = o.Policy with { HoldWindow = TimeSpan.FromMinutes(h) };
             }
 
             o.Catalogue = LoadCatalogue(parse.GetValue(catalogue));
