@@ -354,7 +354,7 @@ public sealed class SupervisionEndToEndTests
             Assert.True(report.StdErr.Contains("the core holds 2 of them") && report.StdErr.Contains("is PAUSED"), report.StdErr + report.StdOut);
             Assert.Contains("report: the core holds run", report.StdOut);
         }
-        await InProcessCore.UntilAsync(async () => (await core.GetAsync("api/runner/spaces/alice/late/held")).GetProperty("deadLetters").GetArrayLength() == 1,
+        await InProcessCore.UntilAsync(async () => (await core.GetAsync("api/runner/spaces/alice/late/held")).GetProperty("deadLetters").GetArrayLength() == 2,
             15, () => "no dead letter");
         using (var report = new RunnerProcess(["report", "--core", core.Url.ToString(), "--space", "alice/late", "--token", token, "--json"],
                    new Dictionary<string, string?> { ["GPURUNNER_DATA"] = dir }))
