@@ -310,6 +310,32 @@ public sealed class SupervisionEndToEndTests
     }
 
     [Fact]
+    public async Task AHardwareChangeSaysRescheduleOnceAndBillsTheOldRunAtTheOldFlavorUntilItStops()
+    {
+        await using var core = await InProcessCore.StartAsync();
+        var token = await core.CreateSpaceAsync("move", "t4-small");
+        var dir = RunnerDir(core, "runner");
+        using var runner = Exec(core.Url, "alice/move", token, dir, "--exit-when-stopped");
+        await runner.WaitForOutputAsync("stage RUNNING");
+        var pid = AppPid(dir);
+        await Task.Delay(1000);
+        var before = (await core.GetAsync("api/spaces/alice/move/runtime")).GetProperty("billing");
+        Assert.True(before.GetProperty("billing").GetBoolean());
+        await core.PostAsync("api/spaces/alice/move/hardware", new { flavor = "a10g-small" });
+        Assert.Equal(ExecRunner.RescheduleCode, await runner.WaitForExitAsync());
+        Assert.False(Alive(pid));
+        Assert.Equal(1, Count(runner.StdErr, "the Space's hardware was changed to a10g-small: this container must be rescheduled"));
+        // The old run was billed at the old flavor until its STOPPED; the Space now waits for a run on the new hardware.
+        Assert.Equal("BUILDING", await core.StageAsync("move"));
+        var row = Assert.Single((await core.GetAsync("api/usage/spaces/alice/move/ledger")).EnumerateArray());
+        // (Priced as the old request by the mismatch rule against the hardware this machine reported; never as the new.)
+        Assert.Equal("t4-small", row.GetProperty("requestedFlavor").GetString());
+        Assert.NotEqual("a10g-small", row.GetProperty("billedFlavor").GetString());
+        var stoppedAt = DateTimeOffset.Parse((await core.GetAsync("api/spaces/alice/move/runtime")).GetProperty("stageSince").GetString()!);
+        Assert.Equal(stoppedAt, DateTimeOffset.Parse(row.GetProperty("end").GetString()!)); // BUILDING since the old run's stop
+    }
+
+    [Fact]
     public async Task ARunnerOnAPausedSpaceWaitsAndOnADeletedOneExits()
     {
         await using var core = await InProcessCore.StartAsync();
