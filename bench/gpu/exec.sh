@@ -4,10 +4,14 @@
 #   2. `gpurunner exec -- python3 -c "<~20 s of bf16 matmuls on cuda, printing progress>"` (verify first, device
 #      report, APP_STARTING, RUNNING on the first progress line, heartbeats every 2 s with NVML readings, STOPPED);
 #   3. a second run that crashes (CUDA OOM on purpose) -> RUNTIME_ERROR -> auto-paused, billing stopped;
-#   4. the core's view: runtime, ledger, invoice, and the heartbeats it stored (GPU utilisation/memory/power).
+#   4. the core's view: runtime, ledger, invoice, and the heartbeats it stored (GPU utilisation/memory/power);
+#   5. supervision: an app holding ~20 GiB of GPU memory and running matmuls is paused through the API; NVML
+#      (nvidia-smi) must show the memory freed within 5 s, the ledger must close at the pause's instant, `exec` must
+#      stay up; a restart brings the app back as a new run (memory used again, RUNNING, billed); delete ends `exec`
+#      with its code 77.
 # Usage (repo root, the self-contained publish at .device/gpurunner/gpurunner):  bash bench/gpu/exec.sh
 # Writes to $OUT: run.log (every step, exit codes, wall times), exec.log, crash.log, core.log, runtime*.json,
-# ledger.json, invoice.json, heartbeats.json.
+# ledger.json, invoice.json, heartbeats.json, supervised.log, supervision.json.
 set -uo pipefail
 OUT=${OUT:-/tmp/gpurunner-out}; mkdir -p "$OUT"
 source bench/gpu/unpack.sh
@@ -42,9 +46,11 @@ say "core up: $(head -1 "$OUT/core.log")"
 export GPURUNNER_CORE_URL="$URL" GPURUNNER_TOKEN="$OWNER_TOKEN"
 timeout 30 "$G" spaces create "$OWNER/torch-app" --hardware h200 >>"$LOG" 2>&1; say "spaces create: exit $?"
 timeout 30 "$G" spaces create "$OWNER/crashy" --hardware h200 >>"$LOG" 2>&1; say "spaces create crashy: exit $?"
+timeout 30 "$G" spaces create "$OWNER/supervised" --hardware h200 >>"$LOG" 2>&1; say "spaces create supervised: exit $?"
 RT=$(timeout 30 "$G" spaces token "$OWNER/torch-app" 2>>"$LOG" | tail -1)
 RT2=$(timeout 30 "$G" spaces token "$OWNER/crashy" 2>>"$LOG" | tail -1)
-[ -n "$RT" ] && [ -n "$RT2" ] || { say "no runner token"; exit 1; }
+RT3=$(timeout 30 "$G" spaces token "$OWNER/supervised" 2>>"$LOG" | tail -1)
+[ -n "$RT" ] && [ -n "$RT2" ] && [ -n "$RT3" ] || { say "no runner token"; exit 1; }
 
 WORKLOAD=$(cat <<'PY'
 import time, torch
@@ -85,6 +91,73 @@ r = urllib.request.Request(sys.argv[1], headers={"Authorization": "Bearer " + sy
 print(json.dumps(json.load(urllib.request.urlopen(r, timeout=10)), indent=1))
 PY
 }
+
+# 5. Supervision: the core's decisions take effect on a live GPU app.
+HOLDER=$(cat <<'PY'
+import time, torch
+dev = torch.device("cuda")
+hold = torch.empty(20 * 2**30, dtype=torch.uint8, device=dev)  # 20 GiB held for the app's life
+a = torch.randn(8192, 8192, device=dev, dtype=torch.bfloat16); b = torch.randn(8192, 8192, device=dev, dtype=torch.bfloat16)
+torch.cuda.synchronize()
+print(f"ready: holding {torch.cuda.memory_reserved() / 2**30:.1f} GiB", flush=True)
+while True:
+    for _ in range(20): c = a @ b
+    torch.cuda.synchronize()
+PY
+)
+[ -n "${SUP_APP:-}" ] && HOLDER=$SUP_APP # a CPU dry run of this step brings its own app (and a stand-in nvidia-smi)
+say "supervision: exec keeps a GPU app under the core's decisions (pause -> memory freed within 5 s, restart, delete)"
+timeout 300 "$G" exec --core "$URL" --space "$OWNER/supervised" --token "$RT3" --heartbeat 2 --grace 5 \
+  --ready-log '^ready' -- python3 -c "$HOLDER" > "$OUT/supervised.log" 2>&1 &
+SUP_PID=$!
+python3 - "$URL" "$OWNER_TOKEN" "$OWNER/supervised" "$SUP_PID" "$OUT/supervision.json" <<'PY' 2>&1 | tee -a "$LOG"
+import json, os, subprocess, sys, time, urllib.request
+url, token, space, sup, out = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+def call(method, path, body=None):
+    r = urllib.request.Request(url + path, method=method, data=None if body is None else json.dumps(body).encode(),
+                               headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
+    with urllib.request.urlopen(r, timeout=15) as resp:
+        text = resp.read(); return json.loads(text) if text else None
+def used_mib():  # NVML through nvidia-smi: memory used on GPU 0
+    return int(subprocess.check_output(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits", "-i", "0"], text=True).split()[0])
+def runtime(): return call("GET", f"/api/spaces/{space}/runtime")
+def until(pred, seconds, step=0.05):
+    t0 = time.time()
+    while time.time() - t0 < seconds:
+        v = pred()
+        if v: return time.time()
+        time.sleep(step)
+    return None
+def alive(): return os.path.exists(f"/proc/{sup}") and open(f"/proc/{sup}/stat").read().split()[2] != "Z"
+r = {}
+until(lambda: runtime()["stage"] == "RUNNING", 120, 0.2)
+time.sleep(3)
+r["runningRunId"] = runtime()["runId"]; r["usedRunningMiB"] = used_mib()
+t_pause = time.time(); call("POST", f"/api/spaces/{space}/pause")
+freed = until(lambda: used_mib() < r["usedRunningMiB"] - 15 * 1024, 30)
+r["freedSeconds"] = None if freed is None else round(freed - t_pause, 2)
+r["usedPausedMiB"] = used_mib()
+time.sleep(2)
+rt = runtime(); ledger = call("GET", f"/api/usage/spaces/{space}/ledger")
+r["pausedStage"] = rt["stage"]; r["pausedAt"] = rt["stageSince"]; r["ledgerEnd"] = ledger[-1]["end"] if ledger else None
+r["meteredAfterPause"] = sum(x["seconds"] * x["sign"] for x in ledger)
+r["execAliveWhilePaused"] = alive()
+t_restart = time.time(); call("POST", f"/api/spaces/{space}/restart")
+back = until(lambda: runtime()["stage"] == "RUNNING", 120, 0.2)
+r["restartToRunningSeconds"] = None if back is None else round(back - t_restart, 2)
+r["restartRunId"] = runtime()["runId"]; r["usedRestartedMiB"] = used_mib()
+time.sleep(3)
+r["billingAfterRestart"] = runtime()["billing"]["billing"]
+t_del = time.time(); call("DELETE", "/api/repos/delete", {"type": "space", "name": space.split("/")[1]})
+gone = until(lambda: not alive(), 30)
+r["deleteToExitSeconds"] = None if gone is None else round(gone - t_del, 2)
+json.dump(r, open(out, "w"), indent=1)
+for k, v in r.items(): print(f"  {k}: {v}")
+PY
+wait $SUP_PID; SUP_RC=$?
+say "supervised exec: exit $SUP_RC (77 = the Space was deleted)"
+echo "$SUP_RC" > "$OUT/supervised.rc"
+grep '\[gpurunner\]' "$OUT/supervised.log" | tail -25 >> "$LOG"
 fetch "/api/spaces/$OWNER/torch-app/runtime" > "$OUT/runtime.json"
 fetch "/api/spaces/$OWNER/crashy/runtime" > "$OUT/runtime-crashy.json"
 fetch "/api/usage/spaces/$OWNER/torch-app/ledger" > "$OUT/ledger.json"
@@ -118,12 +191,21 @@ print("runner summary:", m.group(0) if m else "MISSING (events not all delivered
 stages = re.findall(r"\[gpurunner\] stage (\w+)", log)
 print("stages logged by the runner:", stages)
 ok = rt["stage"] == "STOPPED" and rc["stage"] == "PAUSED" and not rc["billing"]["billing"] and m and len(beats) >= 5 and busy and 15 <= secs <= 40
+sv = json.load(open(f"{out}/supervision.json")); sup_rc = int(open(f"{out}/supervised.rc").read())
+sup_ok = (sv["freedSeconds"] is not None and sv["freedSeconds"] < 5 and sv["pausedStage"] == "PAUSED"
+          and sv["ledgerEnd"] == sv["pausedAt"] and sv["execAliveWhilePaused"] and sv["restartRunId"] != sv["runningRunId"]
+          and sv["usedRestartedMiB"] > sv["usedPausedMiB"] + 15 * 1024 and sv["billingAfterRestart"] and sup_rc == 77)
+print(f"supervision: memory freed {sv['freedSeconds']} s after the pause ({sv['usedRunningMiB']} -> {sv['usedPausedMiB']} MiB), "
+      f"ledger closed at {sv['ledgerEnd']} (pause at {sv['pausedAt']}), RUNNING again {sv['restartToRunningSeconds']} s after the restart "
+      f"({sv['usedRestartedMiB']} MiB), exec exit {sup_rc} {sv['deleteToExitSeconds']} s after the delete: {'PASS' if sup_ok else 'FAIL'}")
 for met, what in ((rt["stage"] == "STOPPED", "the torch app's Space ends STOPPED"),
                   (rc["stage"] == "PAUSED" and not rc["billing"]["billing"], "the crashing app's Space is auto-paused and not billed"),
                   (bool(m), "the runner delivered every event"),
                   (len(beats) >= 5 and bool(busy), "heartbeats stored, with GPU utilisation > 50%"),
-                  (15 <= secs <= 40, f"metered {secs:.1f} s for a ~20 s workload (goal 15-40 s)")):
+                  (15 <= secs <= 40, f"metered {secs:.1f} s for a ~20 s workload (goal 15-40 s)"),
+                  (sup_ok, "pause frees the app's GPU memory within 5 s, the ledger closes at the pause, a restart brings it back, a delete ends exec")):
     print(("✓ " if met else "✗ ") + what)
+ok = bool(ok and sup_ok)
 print(("✓" if ok else "✗"), "exec:", "every goal met" if ok else "a goal was missed")
 sys.exit(0 if ok else 1)
 PY

@@ -183,6 +183,58 @@ public sealed class RunnerClient : IDisposable
         }
     }
 
+    /// <summary>
+    /// GET desired: the core's decision for run <paramref name="runId"/> (null: no app running). With
+    /// <paramref name="known"/>, the core answers when its decision differs from it, or after <paramref name="wait"/>
+    /// (a long poll; this call's timeout is the wait plus <see cref="Timeout"/>). A deleted Space is a decision
+    /// ("deleted"), not an error.
+    /// </summary>
+    public async Task<RunnerDesired> DesiredAsync(string? runId, string? known, TimeSpan wait, CancellationToken ct = default)
+    {
+        var query = $"desired?wait={(int)wait.TotalSeconds}" + (runId is null ? "" : "&runId=" + Uri.EscapeDataString(runId))
+                    + (known is null ? "" : "&known=" + Uri.EscapeDataString(known));
+        var body = await GetAsync(query, "GET desired", Timeout + wait, ct);
+        return Read(body, "GET desired", RunnerJsonContext.Default.RunnerDesired) is { Desired.Length: > 0 } d
+            ? d : throw new RunnerApiException("GET desired: the core's answer has no 'desired'", 502);
+    }
+
+    /// <summary>GET held: what the core holds for this Space and its dead letters.</summary>
+    public async Task<HeldEvents> HeldAsync(CancellationToken ct = default)
+    {
+        var body = await GetAsync("held", "GET held", Timeout, ct);
+        return Read(body, "GET held", RunnerJsonContext.Default.HeldEvents) ?? throw new RunnerApiException("GET held: empty answer from the core", 502);
+    }
+
+    private static T? Read<T>(string body, string what, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info)
+    {
+        try { return JsonSerializer.Deserialize(body, info); }
+        catch (JsonException e) { throw new RunnerApiException($"{what}: unreadable answer from the core ({e.Message})", 502, e); }
+    }
+
+    private async Task<string> GetAsync(string relative, string what, TimeSpan timeout, CancellationToken ct)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        cts.CancelAfter(timeout);
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Get, new Uri(CoreUrl, _basePath + relative));
+            request.Headers.Authorization = _authorization;
+            request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
+            using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cts.Token);
+            if (!response.IsSuccessStatusCode)
+                throw await RunnerApiException.FromResponseAsync(response, what, cts.Token);
+            return await response.Content.ReadAsStringAsync(cts.Token);
+        }
+        catch (OperationCanceledException e) when (!ct.IsCancellationRequested)
+        {
+            throw new RunnerApiException($"{what}: no answer from {CoreUrl} within {timeout.TotalSeconds:0.#} s", null, e);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new RunnerApiException($"{what}: cannot reach {CoreUrl}: {Innermost(e).Message}", null, e);
+        }
+    }
+
     private static RunnerAck ParseAck(string body)
     {
         if (string.IsNullOrWhiteSpace(body)) return new RunnerAck();

@@ -45,6 +45,28 @@ public sealed record RunnerBatchResult(int Status, RunnerAck? Ack, string? Error
     public bool Delivered => Status is >= 200 and < 300;
 }
 
+/// <summary>
+/// What the core decided for a run (GET desired): running, paused, sleeping, deleted, restart or reschedule
+/// (<see cref="DesiredStates"/>), the Space's stage, a reason to log, and the hardware it asks for.
+/// </summary>
+public sealed record RunnerDesired(string Desired, string? Stage = null, string? Reason = null, string? Flavor = null);
+
+/// <summary>The decisions a runner acts on (docs/supervision.md).</summary>
+public static class DesiredStates
+{
+    public const string Running = "running", Paused = "paused", Sleeping = "sleeping", Deleted = "deleted",
+        Restart = "restart", Reschedule = "reschedule";
+
+    /// <summary>Decisions that stop the app.</summary>
+    public static bool Stops(string d) => d is Paused or Sleeping or Deleted or Restart;
+}
+
+/// <summary>One event the core holds for the Space (it does not fit the history yet) or gave up on (a dead letter).</summary>
+public sealed record HeldEventInfo(string EventId, string? Source, string? Kind, string? At, string? ReceivedAt, string? Reason);
+
+/// <summary>GET held: the events the core holds for the Space and its dead letters, each with why.</summary>
+public sealed record HeldEvents(IReadOnlyList<HeldEventInfo> Held, IReadOnlyList<HeldEventInfo> DeadLetters, double? HoldMinutes = null);
+
 [JsonSourceGenerationOptions(JsonSerializerDefaults.Web,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(RunStartedEvent))]
@@ -53,5 +75,7 @@ public sealed record RunnerBatchResult(int Status, RunnerAck? Ack, string? Error
 [JsonSerializable(typeof(HeartbeatEvent))]
 [JsonSerializable(typeof(ExitEvent))]
 [JsonSerializable(typeof(RunnerAck))]
+[JsonSerializable(typeof(RunnerDesired))]
+[JsonSerializable(typeof(HeldEvents))]
 [JsonSerializable(typeof(JsonElement))]
 public sealed partial class RunnerJsonContext : JsonSerializerContext;

@@ -45,7 +45,7 @@ public static class EventOrder
         RunStarted r => r.RunId, DeviceReported d => d.RunId, StageReported s => s.RunId, RunExited x => x.RunId, _ => null,
     };
 
-    private static int Class(SpaceEvent e) => e switch { Created => 0, HeartbeatsLost or SleepDue => 2, _ => 1 };
+    private static int Class(SpaceEvent e) => e switch { Created => 0, HeartbeatsLost or SleepDue or HeartbeatsResumed => 2, _ => 1 };
 
     /// <summary>Sorts <paramref name="events"/> into the canonical order, in place.</summary>
     public static void Sort(List<LoggedEvent> events)

@@ -3,8 +3,13 @@ namespace GpuRunner.Lifecycle;
 /// <summary>Tunable rules. Defaults follow the source document (spaces-gpus.md).</summary>
 public sealed record LifecyclePolicy
 {
-    /// <summary>Stages whose time is billed. Default: RUNNING only (newer docs also bill start-up: add AppStarting).</summary>
-    public IReadOnlySet<Stage> BillableStages { get; init; } = new HashSet<Stage> { Stage.Running };
+    /// <summary>Stages whose time is billed. Default: RUNNING, and the old hardware's run that keeps serving during a
+    /// hardware change (billed at the old flavor until it stops). Newer docs also bill start-up: add AppStarting.</summary>
+    public IReadOnlySet<Stage> BillableStages { get; init; } = new HashSet<Stage> { Stage.Running, Stage.RunningBuilding, Stage.RunningAppStarting };
+
+    /// <summary>How long the core keeps an event that does not fit a Space's history before it gives up on it
+    /// (dead letter, with the reason).</summary>
+    public TimeSpan HoldWindow { get; init; } = TimeSpan.FromMinutes(10);
 
     /// <summary>Free hardware sleeps after this long without a visit; fixed, not settable.</summary>
     public TimeSpan FreeSleep { get; init; } = TimeSpan.FromHours(48);

@@ -82,9 +82,12 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
         var last = c.AtMs;
         var closed = new List<UsageInterval>();
         var held = new List<HeldEvent>();
+        // Lost-heartbeats conclusions that a later heartbeat of the same run proved wrong are skipped.
+        var void_ = ordered.Select(x => x.Event).OfType<HeartbeatsResumed>().Select(r => r.LostAtMs).ToHashSet();
         foreach (var x in ordered.Skip(1))
         {
             last = Math.Max(last, x.Event.AtMs);
+            if (x.Event is HeartbeatsLost && void_.Contains(x.Event.AtMs)) continue;
             try
             {
                 var step = Apply(state, x.Event);
@@ -117,7 +120,7 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
         if (e.AtMs < s.CreatedAtMs)
             throw new LifecycleException(LifecycleErrorKind.Stale,
                 $"event at {Time.Format(e.AtMs)} predates the creation of {s.Id} at {Time.Format(s.CreatedAtMs)}");
-        if (e.AtMs > s.LastStateEventAtMs)
+        if (e.AtMs > s.LastStateEventAtMs && e is not HeartbeatsResumed)
         {
             try
             {
@@ -126,16 +129,35 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
             }
             catch (LifecycleException why) when (holdIfUnfit)
             {
-                return new Receipt(s with { LastStateEventAtMs = e.AtMs }, [], why, false);
+                return new Receipt(s with { LastStateEventAtMs = e.AtMs, HeldCount = s.HeldCount + 1 }, [], why, false);
             }
         }
         var mine = new LoggedEvent(e, long.MaxValue);
         var fold = Fold(s.Id, history().Append(mine));
         var held = fold.Held.FirstOrDefault(h => ReferenceEquals(h.Event, mine))?.Why;
         if (held is not null && !holdIfUnfit) throw held;
-        // Heartbeats are not state events: their evidence is carried over, never re-derived.
-        var next = fold.State with { LastHeartbeatAtMs = s.LastHeartbeatAtMs };
+        // Heartbeats are not state events: their evidence is carried over, never re-derived; so is the core's own
+        // bookkeeping of held and dead-lettered events.
+        var next = fold.State with
+        {
+            LastHeartbeatAtMs = s.LastHeartbeatAtMs, HeldCount = fold.Held.Count, HeldSinceMs = s.HeldSinceMs,
+            DeadLetterCount = s.DeadLetterCount,
+        };
         return new Receipt(next, Ledger.Reconcile(recorded(), fold.Closed), held, true);
+    }
+
+    /// <summary>
+    /// The instant the core records a runner's stop at (README "Trust model"): a STOPPED, RUNTIME_ERROR or exit of the
+    /// current run dated before the last heartbeat the core already received from it would shorten a billed interval
+    /// below the core's evidence, so it is recorded at that heartbeat (clamped; the claim is kept in
+    /// <see cref="SpaceEvent.ClaimedAtMs"/>). Any other event is returned unchanged.
+    /// </summary>
+    public static SpaceEvent ClampToEvidence(SpaceState s, SpaceEvent e)
+    {
+        var ends = e is StageReported { Stage: Stage.Stopped or Stage.RuntimeError } or RunExited;
+        if (!ends || EventOrder.RunOf(e) != s.RunId || s.LastHeartbeatAtMs is not { } hb) return e;
+        if (hb <= e.AtMs || hb < (s.RunStartedAtMs ?? long.MaxValue)) return e;
+        return e with { AtMs = hb, ClaimedAtMs = e.AtMs };
     }
 
     /// <summary>A heartbeat only moves the last evidence of life forward; order does not matter.</summary>
@@ -209,6 +231,7 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
             {
                 EnsureRun(s, x.RunId);
                 if (!s.Stage.IsAlive() && s.Stage != Stage.Building) return s; // e.g. killed after a pause or a sleep
+                if (s.StoppedRunId == x.RunId) return s; // the exit that follows the run's own STOPPED
                 var why = $"exit code {x.ExitCode}" + (x.Signal is null ? "" : $" ({x.Signal})")
                           + (string.IsNullOrWhiteSpace(x.StderrTail) ? "" : ": " + LastLine(x.StderrTail));
                 if (x.ExitCode == 0 && s.Stage == Stage.Running)
@@ -220,11 +243,14 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
             }
             case HeartbeatsLost:
                 if (!s.Stage.IsAlive()) return s;
-                return Fail(s, Actor.Core, e.AtMs, $"no heartbeat for more than {Policy.HeartbeatLease.TotalSeconds:0} s after {Time.Format(e.AtMs)}");
+                return Fail(s, Actor.Core, e.AtMs, $"no heartbeat for more than {Policy.HeartbeatLease.TotalSeconds:0} s after {Time.Format(e.AtMs)}")
+                    with { LostHeartbeatsAtMs = e.AtMs };
+            case HeartbeatsResumed:
+                return s; // the fold skips the conclusion it voids
             case SleepDue:
                 if (s.Stage != Stage.Running) return s;
                 StageMachine.Ensure(s.Stage, Stage.Stopped, Actor.Core, s.Id);
-                return Move(s, Stage.Stopped, e.AtMs);
+                return Move(s, Stage.Stopped, e.AtMs) with { Asleep = true };
             case DeleteRequested:
                 StageMachine.Ensure(s.Stage, Stage.Deleting, Actor.Owner, s.Id);
                 return Move(s, Stage.Deleting, e.AtMs);
@@ -241,16 +267,26 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
             case Stage.AppStarting:
             {
                 var to = s.Stage is Stage.RunningBuilding or Stage.RunningAppStarting ? Stage.RunningAppStarting : Stage.AppStarting;
-                StageMachine.Ensure(s.Stage, to, Actor.Runner, s.Id);
-                return Move(s, to, at);
+                StageMachine.Ensure(s.Stage, to, Actor.Runner, s.Id, s.Asleep);
+                return Move(s, to, at) with { StoppedRunId = null };
             }
             case Stage.Running:
                 StageMachine.Ensure(s.Stage, Stage.Running, Actor.Runner, s.Id);
                 // The hardware it runs on is now the requested one (a hardware change completes here).
                 return Move(s, Stage.Running, at) with { CurrentFlavor = s.RequestedFlavor };
             case Stage.Stopped:
+                // The runner stopped its app because the core decided so (paused, asleep, deleted): recorded as what
+                // the core decided, billing already closed at the decision.
+                // (Building: the owner restarted it while this run was live.)
+                if (s.Stage is Stage.Paused or Stage.Stopped or Stage.Deleting or Stage.Building) return s with { StoppedRunId = sr.RunId };
+                // The old hardware's run stopped during a hardware change: wait for the run on the new hardware.
+                if (s.Stage == Stage.RunningBuilding)
+                {
+                    StageMachine.Ensure(s.Stage, Stage.Building, Actor.Runner, s.Id);
+                    return Move(s, Stage.Building, at) with { StoppedRunId = sr.RunId };
+                }
                 StageMachine.Ensure(s.Stage, Stage.Stopped, Actor.Runner, s.Id);
-                return Move(s, Stage.Stopped, at);
+                return Move(s, Stage.Stopped, at) with { StoppedRunId = sr.RunId };
             case Stage.RuntimeError:
                 if (s.Stage is Stage.Paused or Stage.RuntimeError) return s; // already failed and auto-paused
                 StageMachine.Ensure(s.Stage, Stage.RuntimeError, Actor.Runner, s.Id);
@@ -269,8 +305,9 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
         return Move(failed, Stage.Paused, at) with { PauseReason = "auto-paused after a runtime error: " + why };
     }
 
+    /// <summary>A stage change; it ends sleep and a lost-heartbeats failure (the handlers set them again after).</summary>
     private static SpaceState Move(SpaceState s, Stage to, long at, bool force = false) =>
-        s.Stage == to && !force ? s : s with { Stage = to, StageSinceMs = at };
+        s.Stage == to && !force ? s : s with { Stage = to, StageSinceMs = at, Asleep = false, LostHeartbeatsAtMs = null };
 
     private static void EnsureRun(SpaceState s, string runId)
     {

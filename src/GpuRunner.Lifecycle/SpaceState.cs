@@ -39,6 +39,19 @@ public sealed record SpaceState
     public OpenInterval? Open { get; init; }
     public string? PauseReason { get; init; }
     public string? LastError { get; init; }
+    /// <summary>STOPPED because the core put it to sleep (a visit wakes it), not because its app stopped.</summary>
+    public bool Asleep { get; init; }
+    /// <summary>The run whose own STOPPED was recorded: its exit that follows changes nothing.</summary>
+    public string? StoppedRunId { get; init; }
+    /// <summary>The `at` of the lost-heartbeats conclusion that failed the current run; a later heartbeat of that run
+    /// proves it was only the network (<see cref="HeartbeatsResumed"/>).</summary>
+    public long? LostHeartbeatsAtMs { get; init; }
+    /// <summary>Runner events stored but not applied (they do not fit the history yet); kept by the core, not the fold.</summary>
+    public int HeldCount { get; init; }
+    /// <summary>Core time since which events are held (the oldest one's arrival, at most): the hold bound runs from it.</summary>
+    public long? HeldSinceMs { get; init; }
+    /// <summary>Held events the core gave up on after the hold bound (listed with their reason; never applied).</summary>
+    public int DeadLetterCount { get; init; }
 
     [JsonIgnore] public bool Paused => Stage == Stage.Paused;
     [JsonIgnore] public string Namespace => Id[..Id.IndexOf('/')];
@@ -60,9 +73,13 @@ public sealed record SpaceState
 [JsonDerivedType(typeof(HeartbeatsLost), "lost")]
 [JsonDerivedType(typeof(SleepDue), "sleep")]
 [JsonDerivedType(typeof(DeleteRequested), "delete")]
+[JsonDerivedType(typeof(HeartbeatsResumed), "resumed")]
 public abstract record SpaceEvent
 {
     public long AtMs { get; init; }
+    /// <summary>The runner's own `at` when the core recorded the event at another instant (a stop dated before the
+    /// evidence the core already had is recorded at that evidence); null otherwise.</summary>
+    public long? ClaimedAtMs { get; init; }
     [JsonIgnore] public virtual string Kind => GetType().Name;
 }
 
@@ -84,3 +101,6 @@ public sealed record HeartbeatsLost : SpaceEvent;
 /// <summary>Made by the core's clock; `AtMs` is when the sleep time ran out.</summary>
 public sealed record SleepDue : SpaceEvent;
 public sealed record DeleteRequested : SpaceEvent;
+/// <summary>Made by the core when a heartbeat of the failed run arrives dated after <see cref="LostAtMs"/>: the run was
+/// alive through the silence, so that lost-heartbeats conclusion is void (the fold skips it). `AtMs` = LostAtMs.</summary>
+public sealed record HeartbeatsResumed(long LostAtMs) : SpaceEvent;

@@ -62,6 +62,11 @@ public static class StageMachine
             // Sleep and wake: the core puts an idle Space to sleep; a visit wakes it.
             (Stage.Running, Stage.Stopped, Actor.Core),
             (Stage.Stopped, Stage.AppStarting, Actor.Visitor),
+            // A container restart: a new run on a Space whose last run stopped (not asleep, not paused).
+            (Stage.Stopped, Stage.AppStarting, Actor.Runner),
+            (Stage.RuntimeError, Stage.AppStarting, Actor.Runner),
+            // The old hardware stopped during a hardware change: the Space waits for a run on the new one.
+            (Stage.RunningBuilding, Stage.Building, Actor.Runner),
         };
         foreach (var from in new[] { Stage.AppStarting, Stage.Running, Stage.RunningBuilding, Stage.RunningAppStarting })
         {
@@ -81,12 +86,20 @@ public static class StageMachine
     public static bool IsAllowed(Stage from, Stage to, Actor by) => from == to || Allowed.Contains((from, to, by));
 
     /// <summary>Throws (never applies) when the move is not in the table.</summary>
-    public static void Ensure(Stage from, Stage to, Actor by, string spaceId)
+    public static void Ensure(Stage from, Stage to, Actor by, string spaceId) => Ensure(from, to, by, spaceId, asleep: false);
+
+    /// <summary>As <see cref="Ensure(Stage, Stage, Actor, string)"/>; an asleep Space is woken by a visit, not by a runner.</summary>
+    public static void Ensure(Stage from, Stage to, Actor by, string spaceId, bool asleep)
     {
-        if (IsAllowed(from, to, by)) return;
-        var hint = from == Stage.Paused
-            ? " (a paused Space stays stopped until its owner restarts it)"
-            : from == Stage.Deleting ? " (the Space is being deleted)" : "";
+        if (IsAllowed(from, to, by) && !(asleep && from == Stage.Stopped && to == Stage.AppStarting && by == Actor.Runner)) return;
+        var hint = from switch
+        {
+            Stage.Paused => " (a paused Space stays stopped until its owner restarts it)",
+            Stage.Deleting => " (the Space is being deleted)",
+            Stage.Building when by == Actor.Runner => " (the Space is waiting for a run to report APP_STARTING first)",
+            Stage.Stopped when asleep => " (the Space is asleep: a visit wakes it)",
+            _ => "",
+        };
         throw new LifecycleException(LifecycleErrorKind.IllegalTransition,
             $"illegal transition for {spaceId}: {from.ToWire()} -> {to.ToWire()} is not allowed for the {by.ToString().ToLowerInvariant()}{hint}");
     }

@@ -47,16 +47,32 @@ public class BillingTests
     }
 
     [Fact]
-    public void HardwareChangeClosesAtOldPriceAndOpensAtNew()
+    public void HardwareChangeBillsTheOldRunAtTheOldPriceUntilTheNewOneRuns()
     {
+        // The old hardware keeps serving (RUNNING_BUILDING, RUNNING_APP_STARTING) and is billed as it until the run on
+        // the new hardware is RUNNING.
         var d = new Driver("t4-small").Up(0).On(60, new HardwareRequested("a10g-large", null));
-        var first = Assert.Single(d.Closed);
-        Assert.Equal(("t4-small", 600_000L, 60 * 60_000L), (first.BilledFlavor, first.HourlyMicroUsd, first.Ms));
+        Assert.Empty(d.Closed);
+        Assert.Equal("t4-small", d.State.Open!.BilledFlavor);
         d.StartRun(61, "r2").Stage(61, Stage.AppStarting, "r2").Stage(62, Stage.Running, "r2");
+        var first = Assert.Single(d.Closed);
+        Assert.Equal(("t4-small", 600_000L, 62 * 60_000L), (first.BilledFlavor, first.HourlyMicroUsd, first.Ms));
         Assert.Equal(("a10g-large", 3_150_000L, Driver.At(62)), (d.State.Open!.BilledFlavor, d.State.Open.HourlyMicroUsd, d.State.Open.StartMs));
         d.On(122, new PauseRequested(false, null));
         var inv = d.Invoice();
-        Assert.Equal(600_000 + 3_150_000, inv.ChargedMicroUsd);
+        Assert.Equal(620_000 + 3_150_000, inv.ChargedMicroUsd);
+    }
+
+    [Fact]
+    public void HardwareChangeStopsBillingWhenTheOldRunSaysItStopped()
+    {
+        var d = new Driver("t4-small").Up(0).On(60, new HardwareRequested("a10g-large", null)).Stage(70, Stage.Stopped);
+        Assert.Equal(Stage.Building, d.State.Stage); // waiting for a run on the new hardware
+        Assert.Null(d.State.Open);
+        Assert.Equal(70 * 60_000L, Assert.Single(d.Closed).Ms);
+        d.On(71, new RunExited("r1", 143, "SIGTERM", null)); // its exit after the STOPPED is no failure
+        Assert.Equal(Stage.Building, d.State.Stage);
+        Assert.Null(d.State.LastError);
     }
 
     [Fact]
@@ -66,7 +82,7 @@ public class BillingTests
             .StartRun(31, "r2").Stage(31, Stage.AppStarting, "r2").Stage(32, Stage.Running, "r2")
             .On(32 + 600, new PauseRequested(false, null));
         var inv = d.Invoice();
-        Assert.Equal(450_000, inv.OwedMicroUsd); // 30 min of t4-medium; the 600 min of cpu-basic cost 0
+        Assert.Equal(480_000, inv.OwedMicroUsd); // 32 min of t4-medium (until cpu-basic runs); the 600 min of cpu-basic cost 0
         Assert.Contains(inv.Lines, l => l.Flavor == "cpu-basic" && l.Minutes == 600 && l.ChargedMicroUsd == 0);
     }
 

@@ -153,7 +153,7 @@ public class OutOfOrderTests
         var before = (s.State, s.Rows.Count);
         s.Deliver(E("late-running", 12, new StageReported("r1", Stage.Running, null))); // after the pause: never fits
         Assert.Equal(1, s.Held);
-        Assert.Equal(before.State with { LastStateEventAtMs = Driver.At(12) }, s.State);
+        Assert.Equal(before.State with { LastStateEventAtMs = Driver.At(12), HeldCount = 1 }, s.State);
         Assert.Equal(before.Count, s.Rows.Count);
         var held = Assert.Single(s.Refold().Held);
         Assert.Equal(LifecycleErrorKind.IllegalTransition, held.Why.Kind);

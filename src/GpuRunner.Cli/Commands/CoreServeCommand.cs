@@ -34,9 +34,10 @@ public static class CoreServeCommand
         var lease = new Option<double?>("--heartbeat-lease") { Description = "Seconds without a heartbeat before a live Space counts as failed. Default 90." };
         var retention = new Option<double?>("--heartbeat-retention") { Description = "Days heartbeat rows are kept (at least 2; billing never reads them). Default 14." };
         var maxConnections = new Option<int?>("--max-connections") { Description = "Connections served at once. Default: derived from the open-file limit (ulimit -n)." };
+        var hold = new Option<double?>("--hold") { Description = "Minutes an event that does not fit a Space's history is held before it becomes a dead letter. Default 10." };
 
         var serve = new Command("serve", "Run the lifecycle and billing core (Hub-compatible Space API, runner routes, usage and invoices).");
-        foreach (var o in new Option[] { urls, db, users, admins, publicUrl, tick, lease, retention, maxConnections, sync, catalogue }) serve.Options.Add(o);
+        foreach (var o in new Option[] { urls, db, users, admins, publicUrl, tick, lease, hold, retention, maxConnections, sync, catalogue }) serve.Options.Add(o);
         serve.SetHandler(console, async (parse, ct) =>
         {
             var o = new CoreOptions { PublicUrl = parse.GetValue(publicUrl) };
@@ -63,6 +64,11 @@ public static class CoreServeCommand
             {
                 if (l is < 1 or > 86400) throw new CommandException($"--heartbeat-lease must be 1..86400 seconds, got {l}");
                 o.Policy = o.Policy with { HeartbeatLease = TimeSpan.FromSeconds(l) };
+            }
+            if (parse.GetValue(hold) is { } h)
+            {
+                if (h is < 0.01 or > 10080) throw new CommandException($"--hold must be 0.01..10080 minutes, got {h}");
+                o.Policy = o.Policy with { HoldWindow = TimeSpan.FromMinutes(h) };
             }
 
             if (parse.GetValue(retention) is { } days)

@@ -7,7 +7,8 @@ namespace GpuRunner.Cli.Commands;
 /// <summary>
 /// `gpurunner exec [options] -- cmd args...`: the container entrypoint wrapper. Verifies, reports to the core, runs
 /// the app, watches it, and exits with the app's own exit code (128+N for signal N). Usage errors are 2, as everywhere;
-/// a command that cannot be started is 127 (not found) or 126 (not executable), as in a shell.
+/// a command that cannot be started is 127 (not found) or 126 (not executable), as in a shell. With a core it also
+/// supervises the app for the Space (docs/supervision.md): 75/76 with --exit-when-stopped, 77 when the Space is deleted.
 /// </summary>
 public static class ExecCommand
 {
@@ -23,11 +24,15 @@ public static class ExecCommand
         var readyLog = new Option<string?>("--ready-log") { Description = "RUNNING once a line of the app's output matches this regular expression." };
         var heartbeat = new Option<double>("--heartbeat") { Description = "Seconds between heartbeats (GPU utilisation, memory, temperature, power).", DefaultValueFactory = _ => ExecOptions.DefaultHeartbeat.TotalSeconds };
         var grace = new Option<double>("--grace") { Description = "Seconds the app gets after a forwarded SIGTERM/SIGINT before SIGKILL.", DefaultValueFactory = _ => ExecOptions.DefaultGrace.TotalSeconds };
+        var exitWhenStopped = new Option<bool>("--exit-when-stopped")
+        {
+            Description = $"When the core pauses the Space or puts it to sleep, stop the app and exit ({ExecRunner.StoppedByCoreCode}; {ExecRunner.RescheduleCode} when other hardware is requested) instead of waiting for a restart or a visit.",
+        };
         var command = new Argument<string[]>("command") { Description = "The app and its arguments, after --.", Arity = ArgumentArity.OneOrMore };
 
         var exec = new Command("exec", "Run the app (after --), report its stages, heartbeats and exit to the core, and exit with its code.")
         {
-            Core, Space, Token, require, readyPort, readyHttp, readyLog, heartbeat, grace, CommonOptions.Verbose, command,
+            Core, Space, Token, require, readyPort, readyHttp, readyLog, heartbeat, grace, exitWhenStopped, CommonOptions.Verbose, command,
         };
         // Synchronous on purpose: System.CommandLine installs its own SIGINT/SIGTERM handler for asynchronous actions
         // (cancel, then exit 130/143 two seconds later), which would cut the app's grace period and orphan it.
@@ -35,7 +40,7 @@ public static class ExecCommand
         {
             var options = Options(parse.GetValue(command)!, parse.GetValue(require), parse.GetValue(readyPort),
                 parse.GetValue(readyHttp), parse.GetValue(readyLog), parse.GetValue(heartbeat), parse.GetValue(grace),
-                Environment.GetEnvironmentVariable);
+                Environment.GetEnvironmentVariable) with { ExitWhenStopped = parse.GetValue(exitWhenStopped) };
             var settings = CoreSettings.Resolve(parse.GetValue(Core), parse.GetValue(Space), parse.GetValue(Token));
             return RunAsync(console, options, settings, parse.GetValue(CommonOptions.Verbose));
         }).GetAwaiter().GetResult());
@@ -50,7 +55,9 @@ public static class ExecCommand
         var sampler = ExecServices.HeartbeatSampler(io.Log);
         try
         {
-            var runner = new ExecRunner(options, io, events, ExecServices.DeviceReporter(io.Log, verbose), sampler);
+            using var client = ExecServices.DesiredClient(settings);
+            var desired = client is null ? null : new CoreDesiredSource(client, io.Log.Line);
+            var runner = new ExecRunner(options, io, events, ExecServices.DeviceReporter(io.Log, verbose), sampler, desired);
             return (ReturnCode)await runner.RunAsync();
         }
         finally

@@ -2,12 +2,14 @@ using System.CommandLine;
 using System.Text.Json;
 using GpuRunner.Cli.Exec;
 using GpuRunner.Cli.Infrastructure;
+using GpuRunner.Client;
 
 namespace GpuRunner.Cli.Commands;
 
 /// <summary>
 /// `gpurunner report`: one device report to the core (for cron or a smoke pipeline), and whatever earlier runs left
-/// in the outbox for the same core and Space. Exit 0: all delivered; 1: delivered but verify FAILed;
+/// in the outbox for the same core and Space; then what the core holds for the Space (events that do not fit its
+/// history yet) and the dead letters it gave up on, each with why. Exit 0: all delivered; 1: delivered but verify FAILed;
 /// 75: the core could not be reached in time (kept in the outbox for the next try); 2: bad usage.
 /// </summary>
 public static class ReportCommand
@@ -49,6 +51,13 @@ public static class ReportCommand
         }
         var pending = await events.FlushAsync(Budget);
         var dead = events.Outbox!.DeadLetters().Count;
+        // What the core holds is the core's to say: asked, not counted here. Unknown when it cannot be asked.
+        HeldEvents? held = null;
+        using (var client = ExecServices.DesiredClient(settings))
+        {
+            try { held = await client!.HeldAsync(); }
+            catch (Client.RunnerApiException e) { log.Line($"cannot ask the core what it holds: {e.Message}"); }
+        }
 
         var code = pending > 0 ? NotDelivered : device?.Failed == true ? ReturnCode.CheckFailed : ReturnCode.Ok;
         if (json)
@@ -61,6 +70,8 @@ public static class ReportCommand
                 ["pending"] = pending,
                 ["deadLetters"] = dead,
                 ["outbox"] = events.Outbox.Location,
+                ["coreHeld"] = held?.Held,
+                ["coreDeadLetters"] = held?.DeadLetters,
             };
             console.Out.WriteLine(Json(payload));
         }
@@ -70,6 +81,10 @@ public static class ReportCommand
                 ? $"report: delivered to {settings.Url} for {settings.Space}{(device is null ? " (no device report in this build)" : $", verdict {device.Verdict}")}"
                 : $"report: {pending} event(s) not delivered (core unreachable); kept in {events.Outbox.Location}");
             if (dead > 0) console.Out.WriteLine($"report: {dead} event(s) were refused by the core for good (dead letters in {events.Outbox.Location})");
+            foreach (var h in held?.Held ?? [])
+                console.Out.WriteLine($"report: the core holds {h.Kind} {h.EventId} ({h.Source}, at {h.At}): {h.Reason}");
+            foreach (var h in held?.DeadLetters ?? [])
+                console.Out.WriteLine($"report: the core gave up on {h.Kind} {h.EventId} ({h.Source}, at {h.At}; a dead letter): {h.Reason}");
         }
         return code;
     }
@@ -87,6 +102,21 @@ public static class ReportCommand
                     case null: w.WriteNull(k); break;
                     case bool b: w.WriteBoolean(k, b); break;
                     case int i: w.WriteNumber(k, i); break;
+                    case IReadOnlyList<HeldEventInfo> list:
+                        w.WriteStartArray(k);
+                        foreach (var h in list)
+                        {
+                            w.WriteStartObject();
+                            w.WriteString("eventId", h.EventId);
+                            w.WriteString("source", h.Source);
+                            w.WriteString("kind", h.Kind);
+                            w.WriteString("at", h.At);
+                            w.WriteString("receivedAt", h.ReceivedAt);
+                            w.WriteString("reason", h.Reason);
+                            w.WriteEndObject();
+                        }
+                        w.WriteEndArray();
+                        break;
                     default: w.WriteString(k, v.ToString()); break;
                 }
             }

@@ -60,6 +60,25 @@ public sealed class EventRecorder : IAsyncDisposable
         catch (Microsoft.Data.Sqlite.SqliteException) { }
     }
 
+    /// <summary>A new run of the app in this process (after the core restarted or woke the Space): a fresh id; register
+    /// it with <see cref="RunStarted"/>.</summary>
+    public void NewRun() => RunId = NewId();
+
+    /// <summary>Waits (at most <paramref name="budget"/>) until the background sender delivered everything recorded so
+    /// far; true when it did.</summary>
+    public async Task<bool> WaitDeliveredAsync(TimeSpan budget, CancellationToken ct)
+    {
+        if (_outbox is null) return true;
+        var deadline = DateTimeOffset.UtcNow + budget;
+        while (_outbox.PendingCount() > 0)
+        {
+            if (DateTimeOffset.UtcNow >= deadline) return false;
+            _sender!.Notify();
+            await Task.Delay(50, ct);
+        }
+        return true;
+    }
+
     /// <summary>
     /// For `report`: joins the run of a live `exec` on this machine (true), else registers a new run (false).
     /// </summary>
@@ -117,8 +136,11 @@ public sealed class EventRecorder : IAsyncDisposable
         await _stop.CancelAsync();
         if (_loop is not null) await _loop;
         var left = await _sender.FlushAsync(budget);
-        if (left == 0)
+        if (left == 0 && _sender.HeldByCore == 0)
             _log.Line($"run {RunId}: {Recorded} event(s) recorded, all delivered");
+        else if (left == 0)
+            _log.Line($"run {RunId}: {Recorded} event(s) recorded and delivered, but the core holds {_sender.HeldByCore} of them: they do not fit the " +
+                      "Space's history (yet); `gpurunner report` lists what it holds");
         else
             _log.Line($"{left} event(s) not delivered yet; they are kept in {_outbox.Location} " +
                       (_outbox.IsDurable ? "and sent by the next run or `gpurunner report`" : "(memory only: lost)"));

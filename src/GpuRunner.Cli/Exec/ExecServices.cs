@@ -36,6 +36,9 @@ public static class ExecServices
         return new ExecIO(new TextWriterStream(console.Out), new TextWriterStream(console.Error), new RunnerLog(console.Error), false);
     }
 
+    /// <summary>The client `exec` asks the core's decisions with (GET desired), or null without a core.</summary>
+    public static RunnerClient? DesiredClient(CoreSettings? core) => core is null ? null : new RunnerClient(core.Url, core.Space, core.Token);
+
     /// <summary>The recorder for a run: to the core through the outbox, or local logging only.</summary>
     public static EventRecorder Recorder(CoreSettings? core, RunnerLog log, Func<HttpClient?>? http = null)
     {

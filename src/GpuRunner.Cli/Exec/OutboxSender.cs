@@ -47,6 +47,8 @@ public sealed class OutboxSender(Outbox outbox, SendEvent send, Action<string> l
     private DateTimeOffset? _outageSince;
 
     public int Delivered { get; private set; }
+    /// <summary>Delivered events the core answered as held (202): stored there but not applied, with its reason logged.</summary>
+    public int HeldByCore { get; private set; }
     public int Parked { get; private set; }
     /// <summary>Consecutive failed attempts on the current head event (0 when the core is answering).</summary>
     public int ConsecutiveFailures => _failures;
@@ -159,8 +161,11 @@ public sealed class OutboxSender(Outbox outbox, SendEvent send, Action<string> l
     {
         outbox.Acknowledge(ev.Seq);
         Delivered++;
-        if (ack.Held is { } why)
-            log($"core holds event {ev.EventId} ({RunnerClient.PathOf(ev.Route)}) until the events before it arrive: {why}");
+        if (ack.Held is { } why && !ack.Duplicate)
+        {
+            HeldByCore++;
+            log($"core holds event {ev.EventId} ({RunnerClient.PathOf(ev.Route)}): it does not fit the Space's history (yet): {why}");
+        }
         if (_failures > 0)
         {
             var pending = outbox.PendingCount();

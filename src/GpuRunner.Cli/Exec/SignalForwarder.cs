@@ -81,6 +81,18 @@ public sealed class SignalForwarder : IDisposable
         _ = KillAfterGraceAsync();
     }
 
+    /// <summary>
+    /// Stops the app because the core decided so (<paramref name="why"/>): SIGTERM now, SIGKILL after the grace period.
+    /// Not a stop signal of the platform: <see cref="StopSignal"/> stays null, so the runner stays up afterwards.
+    /// </summary>
+    public void StopFor(string why)
+    {
+        if (_child.HasExited) return;
+        _child.Signal(Posix.SIGTERM);
+        _log.Line($"{why}: stopping the app with SIGTERM (pid {_child.Pid}); SIGKILL in {_grace.TotalSeconds:0.#} s if it has not exited");
+        _ = KillAfterGraceAsync();
+    }
+
     private async Task KillAfterGraceAsync()
     {
         try { await Task.Delay(_grace, _disposed.Token); }

@@ -22,6 +22,7 @@ public static class RunnerEndpoints
 
     public static void Map(IEndpointRouteBuilder app, CoreOptions o)
     {
+        RunnerDesiredEndpoints.Map(app);
         var g = app.MapGroup("/api/runner/spaces/{ns}/{name}");
         // Authenticate before reading the body: a caller without a valid token learns nothing about its shape.
         g.AddEndpointFilter(async (ctx, next) =>
@@ -152,8 +153,9 @@ public static class RunnerEndpoints
         var body = AckBody(ack);
         body.Remove("status");
         if (ack.Held is null) return TypedResults.Ok(body);
-        // Stored but not applied (yet): it does not fit the history as far as it has arrived. 202, so the runner's
-        // outbox counts it as delivered; the core applies it if the events it needs arrive within the late window.
+        // Stored but not applied (yet): it does not fit the history as far as it has arrived. 202: delivered (the runner
+        // does not resend it) but held, which the runner reports as such; the core applies it if the events it needs
+        // arrive within the hold bound, else moves it to the Space's dead letters (GET held).
         return TypedResults.Accepted((string?)null, body);
     }
 

@@ -126,6 +126,14 @@ public static class MetricsEndpoints
             foreach (var stage in Enum.GetValues<Stage>())
                 sb.Append(inv, $"gpurunner_spaces{{stage=\"{stage.ToWire()}\"}} {byStage.GetValueOrDefault(stage)}\n");
 
+            CoreMetrics.Help(sb, "gpurunner_events_held", "gauge", "Runner events stored but held (they do not fit their Space's history yet), all Spaces.");
+            sb.Append(inv, $"gpurunner_events_held {spaces.Sum(s => s.HeldCount)}\n");
+            CoreMetrics.Help(sb, "gpurunner_events_dead_letters", "gauge", "Held events given up on after the hold bound (listed per Space by GET /api/runner/spaces/NS/NAME/held).");
+            sb.Append(inv, $"gpurunner_events_dead_letters {spaces.Sum(s => s.DeadLetterCount)}\n");
+            CoreMetrics.Help(sb, "gpurunner_space_dead_letters", "gauge", "Dead letters of each Space that has any.");
+            foreach (var s in spaces.Where(s => s.DeadLetterCount > 0).OrderBy(s => s.Id, StringComparer.Ordinal))
+                sb.Append(inv, $"gpurunner_space_dead_letters{{space=\"{CoreMetrics.Label(s.Id)}\"}} {s.DeadLetterCount}\n");
+
             CoreMetrics.Help(sb, "gpurunner_spaces_billing", "gauge", "Spaces with an open billing interval, by the flavor they are billed as.");
             foreach (var g in spaces.Where(s => s.Open is not null).GroupBy(s => s.Open!.BilledFlavor).OrderBy(g => g.Key, StringComparer.Ordinal))
                 sb.Append(inv, $"gpurunner_spaces_billing{{flavor=\"{CoreMetrics.Label(g.Key)}\"}} {g.Count()}\n");

@@ -20,6 +20,17 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
 {
     public const string CoreSource = "core";
     private readonly ConcurrentDictionary<string, (Principal? P, long Until)> _tokenCache = new();
+    /// <summary>Spaces with held events (value: since when), and Spaces failed by lost heartbeats: kept as the writer
+    /// applies events, refreshed from the store by <see cref="TickAsync"/> once a minute (another instance's writes).</summary>
+    private readonly ConcurrentDictionary<string, long> _held = new();
+    private readonly ConcurrentDictionary<string, byte> _lost = new();
+    private long _scanDueMs;
+    private long _deadLettered;
+
+    /// <summary>Wakes the runners' long polls of a Space that changed.</summary>
+    public SpaceSignals Signals { get; } = new();
+    /// <summary>Held events this instance moved to the dead-letter list since it started (a /metrics counter).</summary>
+    public long DeadLetteredTotal => Interlocked.Read(ref _deadLettered);
 
     public ICoreStore Store => store;
     public SpaceMachine Machine => machine;
@@ -214,15 +225,17 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         }, ct);
     }
 
-    public Task<SpaceState> OwnerActionAsync(Principal p, string id, string action, SpaceEvent e, CancellationToken ct = default)
+    public async Task<SpaceState> OwnerActionAsync(Principal p, string id, string action, SpaceEvent e, CancellationToken ct = default)
     {
         e = e with { AtMs = NowMs };
-        return store.WriteAsync(tx =>
+        var state = await store.WriteAsync(tx =>
         {
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureOwner(s, action);
             return Apply(tx, s, e, CoreSource, Guid.NewGuid().ToString("n")).State;
         }, ct);
+        Signals.Pulse(id);
+        return state;
     }
 
     /// <summary>Deletes the Space with its runner tokens; their cached authentications go at once, and tokens are bound
@@ -239,6 +252,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
             return 0;
         }, ct);
         InvalidateTokenCache(spaceId: id);
+        Signals.Pulse(id);
     }
 
     /// <summary>A visitor (anyone): wakes a sleeping Space and postpones sleep. Repeated visits within a minute to an
@@ -249,11 +263,13 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         var s = await store.GetSpaceAsync(id, ct) ?? throw NotFound(id);
         if (s.Stage != Stage.Stopped && s.LastVisitAtMs is { } last && now - last < 60_000) return s;
         var e = new Visited { AtMs = now };
-        return await store.WriteAsync(tx =>
+        var state = await store.WriteAsync(tx =>
         {
             var cur = tx.GetSpace(id) ?? throw NotFound(id);
             return Apply(tx, cur, e, CoreSource, Guid.NewGuid().ToString("n")).State;
         }, ct);
+        Signals.Pulse(id);
+        return state;
     }
 
     public async Task<SpaceState> GetAsync(Principal p, string id, CancellationToken ct = default)
@@ -281,11 +297,13 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         string? payload, string? detail, CancellationToken ct = default) =>
         RunnerEventAsync(p, id, new RunnerInput(runId, eventId, e, atMs, payload, detail), ct);
 
-    public Task<Ack> RunnerEventAsync(Principal p, string id, RunnerInput input, CancellationToken ct = default)
+    public async Task<Ack> RunnerEventAsync(Principal p, string id, RunnerInput input, CancellationToken ct = default)
     {
         var now = NowMs;
         Validate(p, id, input, now);
-        return store.WriteAsync(tx => ApplyRunner(tx, p, id, input, now), ct);
+        var ack = await store.WriteAsync(tx => ApplyRunner(tx, p, id, input, now), ct);
+        Signals.Pulse(id);
+        return ack;
     }
 
     /// <summary>
@@ -321,7 +339,13 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
                     var fresh = tx.TryInsertEvents(beats.Select(i => new StoredEvent(id, "run:" + inputs[i].RunId, inputs[i].EventId, "heartbeat",
                         inputs[i].AtMs, now, false, inputs[i].Payload)).ToList());
                     for (var k = 0; k < beats.Count; k++)
-                        results[beats[k]] = new RunnerOutcome(new Ack(!fresh[k], inputs[beats[k]].RunId, null), null);
+                    {
+                        var input = inputs[beats[k]];
+                        results[beats[k]] = fresh[k] || SameHeartbeat(tx, id, input) is not { } conflict
+                            ? new RunnerOutcome(new Ack(!fresh[k], input.RunId, null), null)
+                            : new RunnerOutcome(null, conflict);
+                    }
+                    foreach (var i in beats) TryResume(tx, id, inputs[i]);
                 }
             }
             // Then the state events, in order. Each refuses before it writes anything (the store's contract), so a
@@ -333,6 +357,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
             }
             return 0;
         }, ct);
+        Signals.Pulse(id);
         return results;
     }
 
@@ -358,13 +383,65 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
             // that only the insert detects has changed nothing.
             if (!tx.Heartbeat(id, input.AtMs, p.SpaceUid)) throw NotFound(id);
             var fresh = tx.TryInsertEvent(new StoredEvent(id, source, input.EventId, "heartbeat", input.AtMs, now, false, input.Payload));
+            if (!fresh && SameHeartbeat(tx, id, input) is { } conflict) throw conflict;
+            TryResume(tx, id, input);
             return new Ack(!fresh, input.RunId, null);
         }
         var s = tx.GetSpace(id) ?? throw NotFound(id);
         p.EnsureCanReport(s);
-        if (tx.EventSeen(id, source, input.EventId)) return new Ack(true, input.RunId, s);
-        var (next, held) = Apply(tx, s, e, source, input.EventId, input.Detail, hold: true);
+        if (tx.FindEvent(id, source, input.EventId) is { } seen)
+        {
+            // A resend is acknowledged as a duplicate only if it is the same event: the id is the runner's promise
+            // that the bytes are the same, and a different claim under a used id would rewrite history.
+            if (!SameEvent(seen, e, input.Detail))
+                throw new LifecycleException(LifecycleErrorKind.Conflict,
+                    $"eventId '{input.EventId}' of run '{input.RunId}' was already received with a different payload ({seen.Kind} at {Time.Format(seen.AtMs)}); a new event needs a new eventId");
+            return new Ack(true, input.RunId, s);
+        }
+        // The runner's stop cannot end billing before the evidence the core already has of that run (clamped).
+        var clamped = SpaceMachine.ClampToEvidence(s, e);
+        var detail = input.Detail;
+        if (!ReferenceEquals(clamped, e))
+            detail = $"recorded at the last heartbeat received ({Time.Format(clamped.AtMs)}), not at the claimed {Time.Format(e.AtMs)}";
+        var (next, held) = Apply(tx, s, clamped, source, input.EventId, detail, hold: true);
         return new Ack(false, input.RunId, next, held?.Message);
+    }
+
+    /// <summary>Whether a stored state event is the one a resend claims (as the runner sent it: before any clamp).</summary>
+    private static bool SameEvent(StoredEvent seen, SpaceEvent e, string? detail)
+    {
+        if (seen.Kind == "heartbeat" || seen.Payload is null) return false;
+        var stored = CoreJson.ReadEvent(seen.Payload);
+        if (stored with { AtMs = stored.ClaimedAtMs ?? stored.AtMs, ClaimedAtMs = null } != e) return false;
+        // The detail (a device report's raw JSON) is the runner's too, unless the core wrote its own note there.
+        return stored.ClaimedAtMs is not null || seen.Kind.StartsWith("dead:", StringComparison.Ordinal) || seen.Detail == detail;
+    }
+
+    /// <summary>Null when the stored heartbeat with this id is the same (a resend); else the 409 to answer.</summary>
+    private static LifecycleException? SameHeartbeat(IStoreTx tx, string id, RunnerInput input)
+    {
+        var seen = tx.FindEvent(id, "run:" + input.RunId, input.EventId);
+        if (seen is null || seen.Kind == "heartbeat" && seen.AtMs == input.AtMs && seen.Payload == input.Payload) return null;
+        return new LifecycleException(LifecycleErrorKind.Conflict,
+            $"eventId '{input.EventId}' of run '{input.RunId}' was already received with a different payload ({seen.Kind} at {Time.Format(seen.AtMs)}); a new event needs a new eventId");
+    }
+
+    /// <summary>
+    /// A heartbeat of the run that lost-heartbeats failed, dated after that conclusion: the run was alive through the
+    /// silence (a network fault, not the app's). The conclusion is voided (<see cref="HeartbeatsResumed"/>): the
+    /// history is re-folded without it, so the Space is back to RUNNING (or to what its owner decided meanwhile),
+    /// nothing is auto-paused, and the proven time is billed.
+    /// </summary>
+    private void TryResume(IStoreTx tx, string id, RunnerInput beat)
+    {
+        if (!_lost.ContainsKey(id)) return;
+        var s = tx.GetSpace(id);
+        if (s?.LostHeartbeatsAtMs is not { } lost) { _lost.TryRemove(id, out _); return; }
+        if (s.RunId != beat.RunId || beat.AtMs <= lost) return;
+        var eventId = $"resumed:{lost}:{s.RunId}";
+        if (tx.EventSeen(id, CoreSource, eventId)) return;
+        Apply(tx, s, new HeartbeatsResumed(lost) { AtMs = lost }, CoreSource, eventId,
+            $"run {s.RunId} sent a heartbeat dated {Time.Format(beat.AtMs)}: it was alive after the silence");
     }
 
     /// <summary>
@@ -384,6 +461,11 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
             () => tx.StateEvents(s.Id).Select(x => new LoggedEvent(CoreJson.ReadEvent(x.Payload!), x.Seq)),
             () => tx.Ledger(s.Id, s.Uid).Select(x => new LedgerEntry(x.Interval, x.Sign)));
         tx.InsertEvent(new StoredEvent(s.Id, source, eventId, KindOf(e), e.AtMs, now, true, CoreJson.Event(e), detail));
+        // The hold bound runs from when the core first held an event (its own clock, not the runner's `at`).
+        var state = r.State with { HeldSinceMs = r.State.HeldCount > 0 ? s.HeldSinceMs ?? now : null };
+        if (state.HeldCount > 0) _held[s.Id] = state.HeldSinceMs!.Value; else _held.TryRemove(s.Id, out _);
+        if (state.LostHeartbeatsAtMs is not null) _lost[s.Id] = 0; else _lost.TryRemove(s.Id, out _);
+        r = r with { State = state };
         tx.UpdateSpace(r.State);
         tx.AppendLedger(r.Ledger.Select(x => new LedgerRow(x.Interval, x.Sign,
             !r.Replayed ? "metered" : x.Sign > 0 ? "metered (late event)" : $"compensation: late {KindOf(e)} at {Time.Format(e.AtMs)}", now)));
@@ -398,17 +480,19 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
             nameof(RunStarted) => "run", nameof(DeviceReported) => "device", nameof(RunExited) => "exit",
             nameof(HeartbeatsLost) => "heartbeats-lost", nameof(SleepDue) => "sleep", nameof(Visited) => "visit",
             nameof(PauseRequested) => "pause", nameof(RestartRequested) => "restart", nameof(HardwareRequested) => "hardware",
-            nameof(SleepTimeSet) => "sleeptime", nameof(DeleteRequested) => "delete", var n => n.ToLowerInvariant(),
+            nameof(SleepTimeSet) => "sleeptime", nameof(DeleteRequested) => "delete", nameof(HeartbeatsResumed) => "heartbeats-resumed",
+            var n => n.ToLowerInvariant(),
         },
     };
 
     // ------------------------------------------------------------ time rules
 
-    /// <summary>Applies every due time rule (lost heartbeats, sleep) as of the clock's now. Returns how many fired.</summary>
+    /// <summary>Applies every due time rule (lost heartbeats, sleep, the hold bound) as of the clock's now. Returns how
+    /// many Spaces changed.</summary>
     public async Task<int> TickAsync(CancellationToken ct = default)
     {
         var now = NowMs;
-        var fired = 0;
+        var fired = await DeadLetterHeldAsync(now, ct);
         foreach (var s in await store.ListLiveSpacesAsync(ct))
         {
             if (machine.Due(s, now) is null) continue;
@@ -422,7 +506,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
                 Apply(tx, cur, due, CoreSource, id);
                 return true;
             }, ct);
-            if (applied) fired++;
+            if (applied) { fired++; Signals.Pulse(s.Id); }
         }
         return fired;
     }
@@ -430,6 +514,96 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
     /// <summary>Applies the heartbeat retention: rows received more than <paramref name="retention"/> ago go.</summary>
     public Task<int> PruneHeartbeatsAsync(TimeSpan retention, CancellationToken ct = default) =>
         store.PruneHeartbeatsAsync(NowMs - (long)retention.TotalMilliseconds, ct);
+
+    /// <summary>
+    /// The hold bound (<see cref="LifecyclePolicy.HoldWindow"/>): an event held longer than that, counted from when it
+    /// arrived, will not be made to fit by the events still to come; it leaves the history for the dead-letter list,
+    /// with the reason it was held. (It changed nothing while held, so the state and the ledger stay as they are.)
+    /// </summary>
+    private async Task<int> DeadLetterHeldAsync(long now, CancellationToken ct)
+    {
+        if (now >= Interlocked.Read(ref _scanDueMs))
+        {
+            // Also picks up what another core instance held or failed (and this one after a restart).
+            foreach (var s in await store.ListSpacesAsync(null, ct))
+            {
+                if (s.HeldCount > 0) _held[s.Id] = s.HeldSinceMs ?? now;
+                if (s.LostHeartbeatsAtMs is not null) _lost[s.Id] = 0;
+            }
+            Interlocked.Exchange(ref _scanDueMs, now + 60_000);
+        }
+        var window = (long)machine.Policy.HoldWindow.TotalMilliseconds;
+        var changed = 0;
+        foreach (var (id, since) in _held.ToArray())
+        {
+            if (since + window > now) continue;
+            var moved = await store.WriteAsync(tx =>
+            {
+                var s = tx.GetSpace(id);
+                if (s is null || s.HeldCount == 0) { _held.TryRemove(id, out _); return 0; }
+                var events = tx.StateEvents(id);
+                var fold = machine.Fold(id, events.Select(x => new LoggedEvent(CoreJson.ReadEvent(x.Payload!), x.Seq)));
+                var bySeq = events.ToDictionary(x => x.Seq);
+                var n = 0;
+                long? oldest = null;
+                foreach (var h in fold.Held)
+                {
+                    var stored = bySeq[h.Event.Arrival];
+                    if (stored.ReceivedMs + window > now) { oldest = Math.Min(oldest ?? long.MaxValue, stored.ReceivedMs); continue; }
+                    tx.DeadLetterEvent(stored.Seq, $"held {machine.Policy.HoldWindow.TotalMinutes:0.#} min without fitting: {h.Why.Message}");
+                    n++;
+                }
+                var left = fold.Held.Count - n;
+                tx.UpdateSpace(s with { HeldCount = left, HeldSinceMs = left > 0 ? oldest ?? now : null, DeadLetterCount = s.DeadLetterCount + n });
+                if (left > 0) _held[id] = oldest ?? now; else _held.TryRemove(id, out _);
+                return n;
+            }, ct);
+            if (moved > 0) { Interlocked.Add(ref _deadLettered, moved); changed++; }
+        }
+        return changed;
+    }
+
+    /// <summary>A Space's held events (with why) and its dead letters (with why), for its runner, owner or an admin.</summary>
+    public Task<(IReadOnlyList<(StoredEvent Event, string Why)> Held, IReadOnlyList<StoredEvent> Dead)> HeldAsync(Principal p, string id, CancellationToken ct = default) =>
+        store.WriteAsync(tx =>
+        {
+            var s = tx.GetSpace(id) ?? throw NotFound(id);
+            p.EnsureCanRead(s);
+            var held = new List<(StoredEvent, string)>();
+            if (s.HeldCount > 0)
+            {
+                var events = tx.StateEvents(id);
+                var bySeq = events.ToDictionary(x => x.Seq);
+                foreach (var h in machine.Fold(id, events.Select(x => new LoggedEvent(CoreJson.ReadEvent(x.Payload!), x.Seq))).Held)
+                    held.Add((bySeq[h.Event.Arrival], h.Why.Message));
+            }
+            return ((IReadOnlyList<(StoredEvent, string)>)held, tx.DeadLetters(id));
+        }, ct);
+
+    /// <summary>
+    /// The long poll of a runner (GET desired): the decision for its run, answered as soon as it differs from
+    /// <paramref name="known"/> or when <paramref name="wait"/> ran out. A Space that does not exist (deleted) is a
+    /// decision too. Re-read on each change this instance makes, and every 2 s for other instances' changes.
+    /// </summary>
+    public async Task<Desired> DesiredAsync(Principal? p, string id, string? runId, DesiredKind? known, TimeSpan wait, CancellationToken ct)
+    {
+        var deadline = DateTimeOffset.UtcNow + wait;
+        while (true)
+        {
+            var next = Signals.Next(id);
+            var s = await store.GetSpaceAsync(id, ct);
+            if (s is not null)
+            {
+                if (p is null) throw new Api.ApiException(401, "invalid or revoked token");
+                p.EnsureCanReport(s);
+            }
+            var d = Desired.Of(s, runId);
+            var left = deadline - DateTimeOffset.UtcNow;
+            if (d.Kind != known || left <= TimeSpan.Zero) return d;
+            await Task.WhenAny(next, Task.Delay(left < TimeSpan.FromSeconds(2) ? left : TimeSpan.FromSeconds(2), ct));
+            ct.ThrowIfCancellationRequested();
+        }
+    }
 
     // ------------------------------------------------------------ usage and invoices
 

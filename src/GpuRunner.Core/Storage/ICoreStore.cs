@@ -47,6 +47,13 @@ public interface IStoreTx
     /// <summary>Removes the Space, its events and runner tokens; its ledger rows stay (append-only).</summary>
     void DeleteSpace(string id);
     bool EventSeen(string spaceId, string source, string eventId);
+    /// <summary>The stored event with this key, or null (a resend is compared with it: same id, other payload = 409).</summary>
+    StoredEvent? FindEvent(string spaceId, string source, string eventId);
+    /// <summary>Gives up on a held event: it leaves the history (never folded again) and is kept, kind "dead:KIND",
+    /// with <paramref name="reason"/> as its detail.</summary>
+    void DeadLetterEvent(long seq, string reason);
+    /// <summary>The Space's dead-lettered events, oldest first.</summary>
+    IReadOnlyList<StoredEvent> DeadLetters(string spaceId);
     void InsertEvent(StoredEvent e);
     IReadOnlyList<StoredEvent> StateEvents(string spaceId);
     void AppendLedger(IEnumerable<LedgerRow> rows);

@@ -318,6 +318,23 @@ public abstract class SqlCoreStore : ICoreStore
         public bool EventSeen(string spaceId, string source, string eventId) =>
             Cmd("SELECT 1 FROM events WHERE space_id = @p0 AND source = @p1 AND event_id = @p2", spaceId, source, eventId).ExecuteScalar() is not null;
 
+        public StoredEvent? FindEvent(string spaceId, string source, string eventId)
+        {
+            using var r = Cmd("SELECT space_id, source, event_id, kind, at_ms, received_ms, state_change, payload, detail, seq FROM events WHERE space_id = @p0 AND source = @p1 AND event_id = @p2", spaceId, source, eventId).ExecuteReader();
+            return r.Read() ? ReadEvent(r) : null;
+        }
+
+        public void DeadLetterEvent(long seq, string reason) =>
+            Cmd("UPDATE events SET state_change = 0, kind = 'dead:' || kind, detail = @p1 WHERE seq = @p0 AND state_change = 1", seq, reason).ExecuteNonQuery();
+
+        public IReadOnlyList<StoredEvent> DeadLetters(string spaceId)
+        {
+            var list = new List<StoredEvent>();
+            using var r = Cmd("SELECT space_id, source, event_id, kind, at_ms, received_ms, state_change, payload, detail, seq FROM events WHERE space_id = @p0 AND state_change = 0 AND kind LIKE 'dead:%' ORDER BY seq", spaceId).ExecuteReader();
+            while (r.Read()) list.Add(ReadEvent(r));
+            return list;
+        }
+
         public void InsertEvent(StoredEvent e) =>
             Cmd("INSERT INTO events (space_id, source, event_id, kind, at_ms, received_ms, state_change, payload, detail) VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8)",
                 e.SpaceId, e.Source, e.EventId, e.Kind, e.AtMs, e.ReceivedMs, e.StateChange ? 1 : 0, e.Payload, e.Detail).ExecuteNonQuery();

@@ -35,6 +35,7 @@ internal sealed class RunnerProcess : IDisposable
     }
 
     public int Pid => _process.Id;
+    public bool HasExited => _process.HasExited;
     public string StdOut { get { lock (_out) return _out.ToString(); } }
     public string StdErr { get { lock (_err) return _err.ToString(); } }
 
