@@ -42,10 +42,12 @@ public static class CoreHost
         builder.Services.AddSingleton(core);
         if (o.RunTimeRules) builder.Services.AddHostedService<TimeRulesService>();
 
+        var app = builder.Build();
+        // The store logs retries, leadership and the connection budget; initialised once logging exists.
+        if (store is SqlCoreStore sql) sql.Log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("GpuRunner.Core.Storage");
         await store.InitializeAsync();
         foreach (var (name, token, admin) in o.Users) await core.SeedUserAsync(name, token, admin);
 
-        var app = builder.Build();
         app.Use(ApiErrors.Middleware);
         app.MapGet("/healthz", async (CoreService c, HttpContext ctx) =>
         {

@@ -52,6 +52,7 @@ public static class ApiErrors
         BadHttpRequestException b => (b.StatusCode, b.StatusCode == 413
             ? "request body too large" : "bad request: " + b.Message, b.StatusCode == 413 ? "too_large" : "bad_request"),
         JsonException j => (400, "malformed JSON body: " + j.Message.Split(". Path:")[0], "bad_request"),
+        StoreUnavailableException u => (503, u.Message, "unavailable"),
         _ => (500, "internal error in the core (logged); please report it", "internal"),
     };
 
@@ -76,6 +77,7 @@ public static class ApiErrors
         var problem = ctx.Request.Headers.Accept.ToString().Contains("application/problem+json", StringComparison.OrdinalIgnoreCase);
         ctx.Response.ContentType = problem ? "application/problem+json" : "application/json; charset=utf-8";
         if (status == 401) ctx.Response.Headers.WWWAuthenticate = "Bearer";
+        if (status == 503) ctx.Response.Headers.RetryAfter = "1";
         // huggingface_hub's hf_raise_for_status (utils/_http.py) reads these headers: X-Error-Message is quoted in its
         // 403 text and shown with the body's `error`; X-Error-Code RepoNotFound makes a RepositoryNotFoundError, the
         // only error delete_repo(missing_ok=True) swallows.

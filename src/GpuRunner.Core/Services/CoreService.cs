@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using GpuRunner.Core.Storage;
 using GpuRunner.Lifecycle;
 
@@ -16,10 +15,24 @@ public sealed record RunnerOutcome(Ack? Ack, Exception? Refused);
 
 /// <summary>What the HTTP layer asks of the core. Pure domain decisions happen in <see cref="SpaceMachine"/>;
 /// this class authorises, dates events on the injected clock, and runs them in the store's writer.</summary>
-public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProvider clock)
+public sealed class CoreService
 {
     public const string CoreSource = "core";
-    private readonly ConcurrentDictionary<string, (Principal? P, long Until)> _tokenCache = new();
+    private readonly ICoreStore store;
+    private readonly SpaceMachine machine;
+    private readonly TimeProvider clock;
+    private readonly TokenCache _tokenCache;
+
+    public CoreService(ICoreStore store, SpaceMachine machine, TimeProvider clock)
+    {
+        (this.store, this.machine, this.clock) = (store, machine, clock);
+        _tokenCache = new TokenCache(clock);
+        // Revocations and deleted Spaces, from this instance's commits and from the other instances' (NOTIFY).
+        store.OnInvalidated(InvalidateCaches);
+    }
+
+    /// <summary>Drops cached copies: "token:HASH", "space:ID" (its runner tokens) or "*" (everything).</summary>
+    public void InvalidateCaches(string what) => _tokenCache.Invalidate(what);
 
     public ICoreStore Store => store;
     public SpaceMachine Machine => machine;
@@ -30,14 +43,8 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
 
     public async Task<Principal?> AuthenticateAsync(string token, CancellationToken ct)
     {
-        var hash = Tokens.Hash(token);
-        var now = NowMs;
-        if (_tokenCache.TryGetValue(hash, out var hit) && hit.Until > now) return hit.P;
-        var p = await store.FindTokenAsync(hash, ct);
-        // Cache hits and misses briefly: a runner fleet sends thousands of events per second with few tokens.
-        if (_tokenCache.Count > 100_000) _tokenCache.Clear();
-        _tokenCache[hash] = (p, now + (p is null ? 2_000 : 30_000));
-        return p;
+        // Cached briefly (hits and misses): a runner fleet sends thousands of events per second with few tokens.
+        return await _tokenCache.GetAsync(Tokens.Hash(token), store.FindTokenAsync, ct);
     }
 
     public Task SeedUserAsync(string name, string token, bool admin, CancellationToken ct = default)
@@ -51,7 +58,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
     public Task<string> IssueRunnerTokenAsync(Principal p, string id, CancellationToken ct = default)
     {
         var token = Tokens.New(Tokens.RunnerPrefix);
-        return store.WriteAsync(tx =>
+        return store.WriteAsync(id, tx =>
         {
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureOwner(s, "issue runner tokens");
@@ -62,7 +69,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
 
     /// <summary>The Space's runner tokens by id and prefix (owner only); the secrets are not stored, so never shown.</summary>
     public Task<IReadOnlyList<RunnerTokenRow>> ListRunnerTokensAsync(Principal p, string id, CancellationToken ct = default) =>
-        store.WriteAsync(tx =>
+        store.WriteAsync(id, tx =>
         {
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureOwner(s, "list its runner tokens");
@@ -71,12 +78,12 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
 
     /// <summary>
     /// Revokes one runner token of the Space (owner only) by its id (<see cref="Tokens.Id"/>). It is refused (401)
-    /// from the next request on: the row is gone and this instance's token cache forgets it. Other core instances
-    /// sharing a PostgreSQL database may accept it until their cache entry expires (at most 30 s).
+    /// from the next request on: the row is gone and every instance's token cache forgets it (this one at once, the
+    /// others sharing a PostgreSQL database when the store's notification arrives, within milliseconds).
     /// </summary>
     public async Task<RunnerTokenRow> RevokeRunnerTokenAsync(Principal p, string id, string tokenId, CancellationToken ct = default)
     {
-        var row = await store.WriteAsync(tx =>
+        var row = await store.WriteAsync(id, tx =>
         {
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureOwner(s, "revoke its runner tokens");
@@ -85,7 +92,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
             tx.DeleteRunnerToken(id, t.Hash);
             return t;
         }, ct);
-        _tokenCache.TryRemove(row.Hash, out _);
+        _tokenCache.Invalidate("token:" + row.Hash);
         return row;
     }
 
@@ -98,7 +105,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         var id = $"{ns}/{name}";
         var created = new Created(ns, sdk ?? "", flavor ?? machine.Catalogue.Flavors.FirstOrDefault(f => f.IsFree)?.Id ?? HardwareCatalogue.FreeDefault, sleep, Guid.NewGuid().ToString("n")) { AtMs = NowMs };
         var state = machine.Create(id, created); // validates before anything is written
-        return await store.WriteAsync(tx =>
+        return await store.WriteAsync(id, tx =>
         {
             if (tx.GetOwner(id) is not null) throw new LifecycleException(LifecycleErrorKind.Conflict, $"Space {id} already exists");
             tx.InsertSpace(state);
@@ -110,7 +117,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
     public Task<SpaceState> OwnerActionAsync(Principal p, string id, string action, SpaceEvent e, CancellationToken ct = default)
     {
         e = e with { AtMs = NowMs };
-        return store.WriteAsync(tx =>
+        return store.WriteAsync(id, tx =>
         {
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureOwner(s, action);
@@ -121,7 +128,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
     public Task DeleteAsync(Principal p, string id, CancellationToken ct = default)
     {
         var e = new DeleteRequested { AtMs = NowMs };
-        return store.WriteAsync(tx =>
+        return store.WriteAsync(id, tx =>
         {
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureOwner(s, "delete it");
@@ -139,7 +146,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         var s = await store.GetSpaceAsync(id, ct) ?? throw NotFound(id);
         if (s.Stage != Stage.Stopped && s.LastVisitAtMs is { } last && now - last < 60_000) return s;
         var e = new Visited { AtMs = now };
-        return await store.WriteAsync(tx =>
+        return await store.WriteAsync(id, tx =>
         {
             var cur = tx.GetSpace(id) ?? throw NotFound(id);
             return Apply(tx, cur, e, CoreSource, Guid.NewGuid().ToString("n")).State;
@@ -158,7 +165,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         if (!p.IsAdmin) throw Forbidden("only an admin can give community grants");
         machine.Catalogue.Get(g.Flavor);
         if (g.ToMs <= g.FromMs) throw new LifecycleException(LifecycleErrorKind.BadInput, "a grant's 'to' must be after its 'from'");
-        return store.WriteAsync(tx => { _ = tx.GetOwner(g.SpaceId) ?? throw NotFound(g.SpaceId); tx.InsertGrant(g); return 0; }, ct);
+        return store.WriteAsync(g.SpaceId, tx => { _ = tx.GetOwner(g.SpaceId) ?? throw NotFound(g.SpaceId); tx.InsertGrant(g); return 0; }, ct);
     }
 
     // ------------------------------------------------------------ runner events
@@ -175,7 +182,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
     {
         var now = NowMs;
         Validate(p, id, input, now);
-        return store.WriteAsync(tx => ApplyRunner(tx, p, id, input, now), ct);
+        return store.WriteAsync(id, tx => ApplyRunner(tx, p, id, input, now), ct);
     }
 
     /// <summary>
@@ -197,7 +204,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         // Heartbeats only move the last evidence of life forward (a max), so a batch moves it once, to its newest.
         var newest = long.MinValue;
         foreach (var i in valid) if (inputs[i].Event is null) newest = Math.Max(newest, inputs[i].AtMs);
-        await store.WriteAsync(tx =>
+        await store.WriteAsync(id, tx =>
         {
             // Heartbeats first, all at once: one existence check + max, then their rows in a few multi-row INSERTs
             // (they commute with everything else: only the last evidence of life depends on them).
@@ -302,7 +309,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         foreach (var s in await store.ListLiveSpacesAsync(ct))
         {
             if (machine.Due(s, now) is null) continue;
-            var applied = await store.WriteAsync(tx =>
+            var applied = await store.WriteAsync(s.Id, tx =>
             {
                 var cur = tx.GetSpace(s.Id);
                 if (cur is null || machine.Due(cur, now) is not { } due) return false; // changed meanwhile
