@@ -95,7 +95,7 @@ public class ScaleOutTests(ITestOutputHelper output)
     public async Task OverlappingSpacesInOppositeOrdersOnTwoInstancesNeverDeadlock()
     {
         await using var p = await Pair.StartAsync();
-        const int spaces = 6, workers = 4, rounds = 5;
+        const int spaces = 8, workers = 12, rounds = 4;
         var ids = Enumerable.Range(0, spaces).Select(i => $"alice/s{i}").ToArray();
         foreach (var i in Enumerable.Range(0, spaces))
         {
@@ -108,7 +108,8 @@ public class ScaleOutTests(ITestOutputHelper output)
         var slowest = 0.0;
         await Task.WhenAll(Enumerable.Range(0, 2).SelectMany(side => Enumerable.Range(0, workers).Select(w => Task.Run(async () =>
         {
-            var order = side == 0 ? ids : ids.Reverse().ToArray();
+            // Each worker starts at another Space, so the writers' batches mix many Spaces in both orders.
+            var order = (side == 0 ? ids : ids.Reverse()).Skip(w % spaces).Concat((side == 0 ? ids : ids.Reverse()).Take(w % spaces)).ToArray();
             for (var round = 0; round < rounds; round++)
                 foreach (var id in order)
                 {
