@@ -38,7 +38,10 @@ public sealed class TestDb : IAsyncDisposable
         {
             _pg = Environment.GetEnvironmentVariable(PgEnv)!;
             _schema = "t_" + Guid.NewGuid().ToString("n")[..16];
-            var b = new NpgsqlConnectionStringBuilder(_pg) { SearchPath = _schema };
+            // Every statement is prepared on its first use: a store's connections are new in each test, and with
+            // Npgsql's default (prepare after 5 uses) most SQL of a short test never ran prepared, which hid a
+            // parameter typed by inference at prepare time (22P03 on the first 64-bit value after a null).
+            var b = new NpgsqlConnectionStringBuilder(_pg) { SearchPath = _schema, AutoPrepareMinUsages = 1 };
             pg?.Invoke(b);
             Spec = "postgres:" + b.ConnectionString;
         }
