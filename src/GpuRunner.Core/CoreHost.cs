@@ -59,10 +59,12 @@ public static class CoreHost
         builder.Services.AddSingleton(core);
         if (o.RunTimeRules) builder.Services.AddHostedService<TimeRulesService>();
 
+        var app = builder.Build();
+        // The store logs retries, leadership and the connection budget; initialised once logging exists.
+        if (store is SqlCoreStore sql) sql.Log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("GpuRunner.Core.Storage");
         await store.InitializeAsync();
         await core.DeclareSeededUsersAsync(o.Users);
 
-        var app = builder.Build();
         app.Logger.LogDebug("serving at most {Connections} connections at once", maxConnections);
         app.Use(ApiErrors.Middleware);
         app.MapGet("/healthz", async (CoreService c, HttpContext ctx) =>

@@ -87,7 +87,9 @@ public class StoreTests
         await store.WriteAsync(tx => { tx.InsertEvent(Ev("a/b", "run:2", "e1")); tx.InsertEvent(Ev("a/c", "run:1", "e1")); return 0; });
         Assert.True(await store.WriteAsync(tx => tx.EventSeen("a/b", "run:1", "e1")));
         Assert.False(await store.WriteAsync(tx => tx.EventSeen("a/b", "run:3", "e1")));
-        await Assert.ThrowsAnyAsync<DbException>(() => store.WriteAsync(tx => { tx.InsertEvent(Ev("a/b", "run:1", "e1")); return 0; }));
+        // A unique violation that gets past the work's own checks is a lost race: a conflict (409), never a 500.
+        var dup = await Assert.ThrowsAsync<LifecycleException>(() => store.WriteAsync(tx => { tx.InsertEvent(Ev("a/b", "run:1", "e1")); return 0; }));
+        Assert.Equal(LifecycleErrorKind.Conflict, dup.Kind);
         Assert.Equal(3, await store.CountEventsAsync(null));
     }
 

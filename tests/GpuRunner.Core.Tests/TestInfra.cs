@@ -26,7 +26,7 @@ public sealed class TestDb : IAsyncDisposable
     public string Spec { get; }
     private readonly string? _dir, _schema, _pg;
 
-    private TestDb(string kind)
+    private TestDb(string kind, Action<NpgsqlConnectionStringBuilder>? pg)
     {
         Kind = kind;
         if (kind == "sqlite")
@@ -38,16 +38,21 @@ public sealed class TestDb : IAsyncDisposable
         {
             _pg = Environment.GetEnvironmentVariable(PgEnv)!;
             _schema = "t_" + Guid.NewGuid().ToString("n")[..16];
-            Spec = "postgres:" + new NpgsqlConnectionStringBuilder(_pg) { SearchPath = _schema }.ConnectionString;
+            // Every statement is prepared on its first use: a store's connections are new in each test, and with
+            // Npgsql's default (prepare after 5 uses) most SQL of a short test never ran prepared, which hid a
+            // parameter typed by inference at prepare time (22P03 on the first 64-bit value after a null).
+            var b = new NpgsqlConnectionStringBuilder(_pg) { SearchPath = _schema, AutoPrepareMinUsages = 1 };
+            pg?.Invoke(b);
+            Spec = "postgres:" + b.ConnectionString;
         }
     }
 
     /// <summary>Skips (with the reason) when PostgreSQL is asked for but GPURUNNER_TEST_POSTGRES is not set.</summary>
-    public static TestDb Create(string kind)
+    public static TestDb Create(string kind, Action<NpgsqlConnectionStringBuilder>? pg = null)
     {
         Skip.If(kind == "postgres" && string.IsNullOrEmpty(Environment.GetEnvironmentVariable(PgEnv)),
             $"PostgreSQL tests need {PgEnv} (a connection string); .ci/run sets it");
-        return new TestDb(kind);
+        return new TestDb(kind, pg);
     }
 
     public ICoreStore Open(TimeProvider clock) => CoreHost.OpenStore(Spec, clock);
@@ -82,8 +87,9 @@ public sealed class TestDb : IAsyncDisposable
 public sealed class TestCore : IAsyncDisposable
 {
     public const string Alice = "alice-token-0123456789", Bob = "bob-token-0123456789", Admin = "admin-token-0123456789";
-    public ManualClock Clock { get; } = new(ManualClock.Start);
+    public ManualClock Clock { get; }
     public TestDb Db { get; }
+    private readonly bool _ownsDb;
     public ICoreStore Store { get; private set; } = null!;
     public CoreOptions Options { get; private set; } = null!;
     public WebApplication App { get; private set; } = null!;
@@ -91,11 +97,18 @@ public sealed class TestCore : IAsyncDisposable
     public HttpClient Http { get; } = new() { Timeout = TimeSpan.FromSeconds(30) };
     public Services.CoreService Service => (Services.CoreService)App.Services.GetService(typeof(Services.CoreService))!;
 
-    private TestCore(TestDb db) => Db = db;
+    private TestCore(TestDb db, ManualClock? clock, bool ownsDb) => (Db, Clock, _ownsDb) = (db, clock ?? new(ManualClock.Start), ownsDb);
 
-    public static async Task<TestCore> StartAsync(string kind, Action<CoreOptions>? configure = null)
+    public static Task<TestCore> StartAsync(string kind, Action<CoreOptions>? configure = null) =>
+        StartAsync(new TestCore(TestDb.Create(kind), null, ownsDb: true), configure);
+
+    /// <summary>Another core instance on a database the caller owns (several instances behind one load balancer),
+    /// sharing the caller's clock.</summary>
+    public static Task<TestCore> StartOnAsync(TestDb db, ManualClock clock, Action<CoreOptions>? configure = null) =>
+        StartAsync(new TestCore(db, clock, ownsDb: false), configure);
+
+    private static async Task<TestCore> StartAsync(TestCore core, Action<CoreOptions>? configure)
     {
-        var core = new TestCore(TestDb.Create(kind));
         // Suites send many wrong tokens on purpose; the throttle has its own tests (HardeningTests).
         var o = new CoreOptions { Clock = core.Clock, RunTimeRules = false, MaxAuthFailures = 100_000 };
         o.Urls.Add("http://127.0.0.1:0");
@@ -159,12 +172,16 @@ public sealed class TestCore : IAsyncDisposable
         await RunnerAsync("stage", new() { ["runId"] = run, ["stage"] = "RUNNING" }, token, space);
     }
 
+    private bool _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        if (_disposed) return; // a test may stop an instance early (a dying leader)
+        _disposed = true;
         Http.Dispose();
         if (App is not null) { await App.StopAsync(); await App.DisposeAsync(); }
         if (Store is not null) await Store.DisposeAsync();
-        await Db.DisposeAsync();
+        if (_ownsDb) await Db.DisposeAsync();
     }
 }
 

@@ -18,9 +18,13 @@ public static class CoreBenchCommand
         var parts = new Option<string>("--parts") { Description = "ingest,invoice", DefaultValueFactory = _ => "ingest,invoice" };
         var sync = new Option<string>("--sqlite-sync") { Description = "Comma list: full,normal.", DefaultValueFactory = _ => "full,normal" };
         var batch = new Option<string>("--batch") { Description = "Comma list of heartbeats per request (1: the heartbeat route; more: the batch route).", DefaultValueFactory = _ => "1" };
+        var instances = new Option<string?>("--instances")
+        {
+            Description = "Scale-out run on PostgreSQL: comma list of core instance counts (e.g. 1,2,3), each a `core serve` child process on one schema; runners = the largest --runners value, two per Space.",
+        };
         var pg = new Option<string?>("--postgres") { Description = "PostgreSQL connection string (default: $GPURUNNER_BENCH_POSTGRES or $GPURUNNER_TEST_POSTGRES)." };
         var c = new Command("bench", "Benchmark the core: ingest events/s and p99 with N runners, invoice time for many Spaces.")
-            { db, runners, seconds, spaces, days, hb, parts, sync, batch, pg };
+            { db, runners, seconds, spaces, days, hb, parts, sync, batch, instances, pg };
         c.SetHandler(console, async (p, ct) =>
         {
             int[] counts;
@@ -33,14 +37,21 @@ public static class CoreBenchCommand
                 throw new CommandException($"--batch: 1..{Core.Api.RunnerEndpoints.MaxBatch} heartbeats per request");
             if (counts.Any(n => n is < 1 or > 4096) || p.GetValue(seconds) is <= 0 or > 600 || p.GetValue(spaces) < 1 || p.GetValue(days) is < 1 or > 366 || p.GetValue(hb) is < 0 or > 1440)
                 throw new CommandException("out of range: runners 1..4096, seconds (0, 600], spaces >= 1, days 1..366, heartbeats-per-day 0..1440");
-            await CoreBenchmark.RunAsync(new CoreBenchOptions
+            var scale = Array.Empty<int>();
+            if (p.GetValue(instances) is { } inst)
+            {
+                try { scale = inst.Split(',').Select(int.Parse).ToArray(); }
+                catch (FormatException) { throw new CommandException($"--instances wants numbers separated by commas, got '{inst}'"); }
+                if (scale.Any(n => n is < 1 or > 16)) throw new CommandException("--instances: 1..16 instances per run");
+            }
+            var ok = await CoreBenchmark.RunAsync(new CoreBenchOptions
             {
                 Dbs = p.GetValue(db)!.Split(','), Runners = counts, Seconds = p.GetValue(seconds), Spaces = p.GetValue(spaces),
                 Days = p.GetValue(days), HeartbeatsPerDay = p.GetValue(hb), Parts = p.GetValue(parts)!.Split(','),
-                Syncs = p.GetValue(sync)!.Split(','), Batches = batches,
+                Syncs = p.GetValue(sync)!.Split(','), Batches = batches, Instances = scale,
                 Postgres = p.GetValue(pg) ?? Environment.GetEnvironmentVariable("GPURUNNER_BENCH_POSTGRES") ?? Environment.GetEnvironmentVariable("GPURUNNER_TEST_POSTGRES"),
             }, console.Out);
-            return ReturnCode.Ok;
+            return ok ? ReturnCode.Ok : ReturnCode.CheckFailed;
         });
         return c;
     }

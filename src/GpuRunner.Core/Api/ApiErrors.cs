@@ -54,6 +54,7 @@ public static class ApiErrors
         ApiException a => (a.Status, a.Message, a.Status switch { 401 => "unauthorized", 413 => "too_large", 429 => "too_many_requests", _ => "bad_request" }),
         BadHttpRequestException b => (b.StatusCode, b.StatusCode == 413 ? "request body too large" : BadRequestMessage(b), b.StatusCode == 413 ? "too_large" : "bad_request"),
         JsonException j => (400, Http.JsonError(j), "bad_request"),
+        StoreUnavailableException u => (503, u.Message, "unavailable"),
         _ => (500, "internal error in the core (logged); please report it", "internal"),
     };
 
@@ -91,6 +92,7 @@ public static class ApiErrors
         var problem = ctx.Request.Headers.Accept.ToString().Contains("application/problem+json", StringComparison.OrdinalIgnoreCase);
         ctx.Response.ContentType = problem ? "application/problem+json" : "application/json; charset=utf-8";
         if (status == 401) ctx.Response.Headers.WWWAuthenticate = "Bearer";
+        if (status == 503) ctx.Response.Headers.RetryAfter = "1";
         // huggingface_hub's hf_raise_for_status (utils/_http.py) reads these headers: X-Error-Message is quoted in its
         // 403 text and shown with the body's `error`; X-Error-Code RepoNotFound makes a RepositoryNotFoundError, the
         // only error delete_repo(missing_ok=True) swallows.

@@ -22,6 +22,8 @@ public sealed record CoreBenchOptions
     public string[] Syncs { get; init; } = ["full", "normal"];
     /// <summary>Heartbeats per request (1: the heartbeat route; more: the batch route, as a runner's outbox sends a backlog).</summary>
     public int[] Batches { get; init; } = [1];
+    /// <summary>Core instance counts for the scale-out run on PostgreSQL (empty: the single-instance benchmark).</summary>
+    public int[] Instances { get; init; } = [];
 }
 
 /// <summary>
@@ -30,8 +32,11 @@ public sealed record CoreBenchOptions
 /// </summary>
 public static class CoreBenchmark
 {
-    public static async Task RunAsync(CoreBenchOptions o, TextWriter Console)
+    /// <summary>Runs the benchmark; false when a goal was missed or a figure is missing (each printed with ✗).</summary>
+    public static async Task<bool> RunAsync(CoreBenchOptions o, TextWriter Console)
     {
+        if (o.Instances.Length > 0) return await ScaleOutBenchmark.RunAsync(o, Console);
+        var checks = new List<(bool Ok, string What)>();
         var dbs = o.Dbs; var runnersList = o.Runners; var seconds = o.Seconds; var invoiceSpaces = o.Spaces; var days = o.Days;
         var hbPerDay = o.HeartbeatsPerDay; var pg = o.Postgres; var parts = o.Parts; var syncs = o.Syncs;
         Console.WriteLine($"# core bench: {Environment.ProcessorCount} CPUs, .NET {Environment.Version}, {DateTime.UtcNow:u}, load average {LoadAverage()}");
@@ -44,8 +49,22 @@ public static class CoreBenchmark
                         foreach (var n in runnersList)
                         {
                             await using var env = await Env.StartAsync(db, pg, sync == "full");
-                            await Ingest(Console, env, n, seconds, http: true, batch);
-                            await Ingest(Console, env, n, seconds, http: false, batch);
+                            var peer = db == "sqlite" ? await SqlitePeerAsync(sync == "full", seconds) : double.NaN;
+                            if (db == "sqlite")
+                                Console.WriteLine($"peer     bare SQLite INSERT loop, one row per transaction, synchronous={sync.ToUpperInvariant()}: {peer:0} rows/s");
+                            foreach (var http in new[] { true, false })
+                            {
+                                var (events, failed) = await Ingest(Console, env, n, seconds, http, batch, peer);
+                                checks.Add((events > 0 && failed == 0, $"{env.Kind} {(http ? "http" : "service")} runners={n} batch={batch}: events measured, 0 failed (got {events}, {failed} failed)"));
+                            }
+                            if (env.SqlitePath is { } path)
+                            {
+                                // After the run, before the store closes (closing truncates the WAL).
+                                var wal = File.Exists(path + "-wal") ? new FileInfo(path + "-wal").Length : 0;
+                                var size = new FileInfo(path).Length;
+                                Console.WriteLine($"{env.Kind,-8} after the run: WAL {wal / 1048576.0:0.0} MiB, database {size / 1048576.0:0.0} MiB");
+                                checks.Add((size > 0, $"{env.Kind} runners={n}: WAL and database sizes measured"));
+                            }
                         }
             if (parts.Contains("invoice"))
             {
@@ -53,7 +72,48 @@ public static class CoreBenchmark
                 await Invoice(Console, env, invoiceSpaces, days, hbPerDay);
             }
         }
+        foreach (var (ok, what) in checks) Console.WriteLine($"{(ok ? "✓" : "✗")} {what}");
+        return checks.All(c => c.Ok);
+    }
 
+    /// <summary>The SQLite ceiling: the same heartbeat rows into the core's own tables, one INSERT per transaction on
+    /// one connection with the same synchronous setting, no core in between.</summary>
+    private static async Task<double> SqlitePeerAsync(bool fsync, double seconds)
+    {
+        var dir = Directory.CreateTempSubdirectory("gpurunner-bench-peer-").FullName;
+        try
+        {
+            var path = Path.Combine(dir, "core.db");
+            await using (var store = new SqliteCoreStore(path, TimeProvider.System, fsync)) await store.InitializeAsync();
+            await using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={path}");
+            await c.OpenAsync();
+            await using (var pragma = c.CreateCommand())
+            {
+                pragma.CommandText = $"PRAGMA journal_mode=WAL; PRAGMA synchronous={(fsync ? "FULL" : "NORMAL")};";
+                await pragma.ExecuteNonQueryAsync();
+            }
+            await using var cmd = c.CreateCommand();
+            cmd.CommandText = "INSERT INTO events (space_id, source, event_id, kind, at_ms, received_ms, state_change, payload) VALUES ('bench/s0', 'run:r', $id, 'heartbeat', $at, $at, 0, $payload)";
+            var (id, at, payload) = (cmd.CreateParameter(), cmd.CreateParameter(), cmd.CreateParameter());
+            (id.ParameterName, at.ParameterName, payload.ParameterName) = ("$id", "$at", "$payload");
+            payload.Value = "[{\"index\":0,\"utilizationPct\":97,\"memoryUsedMiB\":12000,\"temperatureC\":61,\"powerW\":240}]";
+            cmd.Parameters.Add(id); cmd.Parameters.Add(at); cmd.Parameters.Add(payload);
+            var stopAt = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
+            var sw = Stopwatch.StartNew();
+            long rows = 0;
+            for (; Stopwatch.GetTimestamp() < stopAt; rows++)
+            {
+                id.Value = "p" + rows;
+                at.Value = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                await cmd.ExecuteNonQueryAsync();
+            }
+            return rows / sw.Elapsed.TotalSeconds;
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            try { Directory.Delete(dir, true); } catch (IOException) { }
+        }
     }
 
     private static string LoadAverage()
@@ -61,7 +121,7 @@ public static class CoreBenchmark
         try { return File.ReadAllText("/proc/loadavg").Split(' ')[0]; } catch (IOException) { return "?"; }
     }
 
-    private static async Task Ingest(TextWriter Console, Env env, int runners, double seconds, bool http, int batch)
+    private static async Task<(long Events, long Failed)> Ingest(TextWriter Console, Env env, int runners, double seconds, bool http, int batch, double peer)
     {
         // One Space per runner, each brought to RUNNING; then every runner sends heartbeats back to back.
         var spaces = new List<(string Id, string Token)>();
@@ -78,19 +138,22 @@ public static class CoreBenchmark
             spaces.Add((id, token));
         }
         var latencies = new List<double>[runners];
-        var errors = 0;
+        long errors = 0, good = 0;
         // A short unmeasured warm-up first (JIT tiers, connection pool, SQLite page cache), then the measured run.
         var warm = Math.Min(1.0, seconds / 5);
         await Phase(warm, "w");
         Array.Clear(latencies);
-        errors = 0;
+        (errors, good) = (0, 0);
         var sw = Stopwatch.StartNew();
         await Phase(seconds, "m");
         sw.Stop();
         var all = latencies.SelectMany(l => l).OrderBy(x => x).ToArray();
         double P(double q) => all.Length == 0 ? double.NaN : all[Math.Min(all.Length - 1, (int)(q * all.Length))];
-        var events = (long)all.Length * batch;
-        Console.WriteLine($"{env.Kind,-8} ingest {(http ? "http   " : "service")} runners={runners,3} batch={batch,3}: {events / sw.Elapsed.TotalSeconds,8:0} events/s  p50={P(0.50),6:0.00} ms  p99={P(0.99),6:0.00} ms  max={all.LastOrDefault(),7:0.0} ms per request  ({events} events, {errors} errors, {sw.Elapsed.TotalSeconds:0.0} s, load {LoadAverage()})");
+        // Only successful requests are in the latencies, so only acknowledged events are counted.
+        var events = good;
+        var ratio = double.IsNaN(peer) ? "" : $" ({events / sw.Elapsed.TotalSeconds / peer:0.00}x peer)";
+        Console.WriteLine($"{env.Kind,-8} ingest {(http ? "http   " : "service")} runners={runners,3} batch={batch,3}: {events / sw.Elapsed.TotalSeconds,8:0} events/s{ratio}  p50={P(0.50),6:0.00} ms  p99={P(0.99),6:0.00} ms  max={all.LastOrDefault(),7:0.0} ms per request  ({events} events, {errors} errors, {sw.Elapsed.TotalSeconds:0.0} s, load {LoadAverage()})");
+        return (events, errors);
 
         Task Phase(double secs, string tag) => Task.WhenAll(Enumerable.Range(0, runners).Select(r => Task.Run(async () =>
         {
@@ -120,20 +183,25 @@ public static class CoreBenchmark
                     using var req = new HttpRequestMessage(HttpMethod.Post, path) { Content = new StringContent(body.ToString(), Encoding.UTF8, "application/json") };
                     req.Headers.Authorization = auth;
                     using var resp = await env.Http.SendAsync(req);
-                    if (!resp.IsSuccessStatusCode) Interlocked.Increment(ref errors);
+                    if (!resp.IsSuccessStatusCode) { Interlocked.Increment(ref errors); continue; }
+                    Interlocked.Add(ref good, batch);
                 }
                 else if (batch == 1)
                 {
-                    await env.Core.RunnerEventAsync(p, id, "r", tag + i, null, at.ToUnixTimeMilliseconds(), "[{\"index\":0}]", null);
+                    try { await env.Core.RunnerEventAsync(p, id, "r", tag + i, null, at.ToUnixTimeMilliseconds(), "[{\"index\":0}]", null); }
+                    catch (Exception e) when (e is LifecycleException or StoreUnavailableException) { Interlocked.Increment(ref errors); continue; }
+                    Interlocked.Increment(ref good);
                 }
                 else
                 {
                     inputs.Clear();
                     for (var k = 0; k < batch; k++) inputs.Add(new RunnerInput("r", $"{tag}{i}-{k}", null, at.ToUnixTimeMilliseconds(), "[{\"index\":0}]", null));
-                    foreach (var outcome in await env.Core.RunnerEventsAsync(p, id, inputs))
-                        if (outcome.Ack is null) Interlocked.Increment(ref errors);
+                    var failed = (await env.Core.RunnerEventsAsync(p, id, inputs)).Count(x => x.Ack is null);
+                    Interlocked.Add(ref errors, failed);
+                    Interlocked.Add(ref good, batch - failed);
+                    if (failed > 0) continue;
                 }
-                list.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                list.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds); // latencies of answered requests only
             }
         })));
     }
@@ -200,6 +268,8 @@ public static class CoreBenchmark
         public required CoreService Core { get; init; }
         public required Microsoft.AspNetCore.Builder.WebApplication App { get; init; }
         public required HttpClient Http { get; init; }
+        /// <summary>The SQLite database file (null on PostgreSQL).</summary>
+        public string? SqlitePath => _dir is null ? null : Path.Combine(_dir, "core.db");
         private string? _dir, _schema, _pg;
 
         public static async Task<Env> StartAsync(string kind, string? pg, bool fsync)

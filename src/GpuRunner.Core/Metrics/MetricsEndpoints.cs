@@ -66,6 +66,7 @@ public static class MetricsEndpoints
         {
             var sb = new StringBuilder(4096);
             metrics.WriteIngest(sb);
+            WriteStore(sb, core.Store);
             await gauges.WriteAsync(sb, ctx.RequestAborted);
             return Results.Text(sb.ToString(), "text/plain; version=0.0.4; charset=utf-8");
         });
@@ -95,6 +96,22 @@ public static class MetricsEndpoints
     /// Series read from the store at scrape time: Spaces per stage, Spaces billing now, billed minutes and charges of
     /// the current month (UTC) per flavor. Not cached: a scrape every 15 s costs two indexed queries.
     /// </summary>
+    /// <summary>The writer's conflict counters and, on PostgreSQL, this instance's part in a multi-instance setup.</summary>
+    private static void WriteStore(StringBuilder sb, ICoreStore store)
+    {
+        if (store is not SqlCoreStore sql) return;
+        var inv = CultureInfo.InvariantCulture;
+        CoreMetrics.Help(sb, "gpurunner_store_deadlocks_total", "counter", "Deadlocks and serialization failures the database reported to this instance's writer (each retried).");
+        sb.Append(inv, $"gpurunner_store_deadlocks_total {sql.Deadlocks}\n");
+        CoreMetrics.Help(sb, "gpurunner_store_retries_total", "counter", "Write batches run again after a transient failure or split to isolate a failing write.");
+        sb.Append(inv, $"gpurunner_store_retries_total {sql.Retries}\n");
+        if (store is not PostgresCoreStore pg) return;
+        CoreMetrics.Help(sb, "gpurunner_time_rules_leader", "gauge", "1 on the one instance that runs the time rules.");
+        sb.Append(inv, $"gpurunner_time_rules_leader {(pg.IsLeader ? 1 : 0)}\n");
+        CoreMetrics.Help(sb, "gpurunner_cache_invalidation_listening", "gauge", "1 while this instance receives the other instances' cache invalidations.");
+        sb.Append(inv, $"gpurunner_cache_invalidation_listening {(pg.Listening ? 1 : 0)}\n");
+    }
+
     private sealed class StoreGauges(CoreService core)
     {
         public async Task WriteAsync(StringBuilder sb, CancellationToken ct) => sb.Append(await RenderAsync(core.NowMs, ct));

@@ -16,10 +16,33 @@ public sealed record RunnerOutcome(Ack? Ack, Exception? Refused);
 
 /// <summary>What the HTTP layer asks of the core. Pure domain decisions happen in <see cref="SpaceMachine"/>;
 /// this class authorises, dates events on the injected clock, and runs them in the store's writer.</summary>
-public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProvider clock)
+public sealed class CoreService
 {
     public const string CoreSource = "core";
-    private readonly ConcurrentDictionary<string, (Principal? P, long Until)> _tokenCache = new();
+    private readonly ICoreStore store;
+    private readonly SpaceMachine machine;
+    private readonly TimeProvider clock;
+    private readonly TokenCache _tokenCache;
+
+    public CoreService(ICoreStore store, SpaceMachine machine, TimeProvider clock)
+    {
+        (this.store, this.machine, this.clock) = (store, machine, clock);
+        _tokenCache = new TokenCache(clock);
+        Throttle = new AuthThrottle(clock);
+        // Revocations and deleted Spaces, from this instance's commits and from the other instances' (NOTIFY).
+        store.OnInvalidated(InvalidateCaches);
+    }
+
+    /// <summary>
+    /// The one place cached authentications are dropped: "token:HASH", "space:ID" (its runner tokens) or "*"
+    /// (everything). The store calls it for every token or Space its transactions removed, before their callers are
+    /// answered, and again on every other instance when the database's notification arrives.
+    /// </summary>
+    public void InvalidateCaches(string what)
+    {
+        _tokenCache.Invalidate(what);
+        if (what.StartsWith("token:", StringComparison.Ordinal)) Throttle.Forget(what[6..]); // loses its exemption
+    }
     /// <summary>Spaces with held events (value: since when), and Spaces failed by lost heartbeats: kept as the writer
     /// applies events, refreshed from the store by <see cref="TickAsync"/> once a minute (another instance's writes).</summary>
     private readonly ConcurrentDictionary<string, long> _held = new();
@@ -40,18 +63,12 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
     // ------------------------------------------------------------ users and tokens
 
     /// <summary>Failed-authentication throttle shared by the API and the login form.</summary>
-    public AuthThrottle Throttle { get; init; } = new(clock);
+    public AuthThrottle Throttle { get; init; }
 
     public async Task<Principal?> AuthenticateAsync(string token, CancellationToken ct)
     {
-        var hash = Tokens.Hash(token);
-        var now = NowMs;
-        if (_tokenCache.TryGetValue(hash, out var hit) && hit.Until > now) return hit.P;
-        var p = await store.FindTokenAsync(hash, ct);
-        // Cache hits and misses briefly: a runner fleet sends thousands of events per second with few tokens.
-        if (_tokenCache.Count > 100_000) _tokenCache.Clear();
-        _tokenCache[hash] = (p, now + (p is null ? 2_000 : 30_000));
-        return p;
+        // Cached briefly (hits and misses): a runner fleet sends thousands of events per second with few tokens.
+        return await _tokenCache.GetAsync(Tokens.Hash(token), store.FindTokenAsync, ct);
     }
 
     /// <summary>
@@ -70,20 +87,6 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
     }
 
     /// <summary>
-    /// The one place cached authentications are dropped: a token's hash, every token of a Space, or (both null)
-    /// everything. Revocation, replacement and Space deletion call it after their commit, so this instance refuses the
-    /// token from the next request on; a listener for other instances' changes calls it the same way.
-    /// </summary>
-    public void InvalidateTokenCache(string? hash = null, string? spaceId = null)
-    {
-        if (hash is null && spaceId is null) { _tokenCache.Clear(); return; }
-        if (hash is not null) { _tokenCache.TryRemove(hash, out _); Throttle.Forget(hash); }
-        if (spaceId is not null)
-            foreach (var (h, e) in _tokenCache)
-                if (e.P?.SpaceId == spaceId) _tokenCache.TryRemove(h, out _);
-    }
-
-    /// <summary>
     /// Makes the stored seeded users match the operator's declaration (--user/--admin): each declared user gets
     /// exactly the declared token as its seeded token (a different one replaces it) and admin as declared; a seeded
     /// user no longer declared loses its seeded token and admin. Named tokens users made themselves stay.
@@ -99,8 +102,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
             if (declared.Any(d => d.Name == name)) throw new LifecycleException(LifecycleErrorKind.BadInput, $"user '{name}' is declared twice");
             declared.Add(new SeededUser(name, Tokens.Hash(token), admin));
         }
-        var dropped = await store.WriteAsync(tx => tx.DeclareSeededUsers(declared), ct);
-        foreach (var h in dropped) InvalidateTokenCache(h);
+        await store.WriteAsync(tx => tx.DeclareSeededUsers(declared), ct); // drops replaced tokens from the caches
     }
 
     /// <summary>Kept for callers that seed one user (benchmarks): declares it alongside the users already seeded.</summary>
@@ -155,7 +157,6 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
             tx.DeleteUserToken(p.Name, t.Hash);
             return t;
         }, ct);
-        InvalidateTokenCache(row.Hash);
         return row;
     }
 
@@ -169,7 +170,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
     public Task<string> IssueRunnerTokenAsync(Principal p, string id, CancellationToken ct = default)
     {
         var token = Tokens.New(Tokens.RunnerPrefix);
-        return store.WriteAsync(tx =>
+        return store.WriteAsync(id, tx =>
         {
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureOwner(s, "issue runner tokens");
@@ -180,7 +181,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
 
     /// <summary>The Space's runner tokens by id and prefix (owner only); the secrets are not stored, so never shown.</summary>
     public Task<IReadOnlyList<RunnerTokenRow>> ListRunnerTokensAsync(Principal p, string id, CancellationToken ct = default) =>
-        store.WriteAsync(tx =>
+        store.WriteAsync(id, tx =>
         {
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureOwner(s, "list its runner tokens");
@@ -189,12 +190,12 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
 
     /// <summary>
     /// Revokes one runner token of the Space (owner only) by its id (<see cref="Tokens.Id"/>). It is refused (401)
-    /// from the next request on: the row is gone and this instance's token cache forgets it
-    /// (<see cref="InvalidateTokenCache"/>).
+    /// from the next request on: the row is gone and every instance's token cache forgets it (this one at once, the
+    /// others sharing a PostgreSQL database when the store's notification arrives, within milliseconds).
     /// </summary>
     public async Task<RunnerTokenRow> RevokeRunnerTokenAsync(Principal p, string id, string tokenId, CancellationToken ct = default)
     {
-        var row = await store.WriteAsync(tx =>
+        var row = await store.WriteAsync(id, tx =>
         {
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureOwner(s, "revoke its runner tokens");
@@ -203,7 +204,6 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
             tx.DeleteRunnerToken(id, t.Hash);
             return t;
         }, ct);
-        InvalidateTokenCache(row.Hash);
         return row;
     }
 
@@ -216,7 +216,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         var id = $"{ns}/{name}";
         var created = new Created(ns, sdk ?? "", flavor ?? machine.Catalogue.Flavors.FirstOrDefault(f => f.IsFree)?.Id ?? HardwareCatalogue.FreeDefault, sleep, Guid.NewGuid().ToString("n")) { AtMs = NowMs };
         var state = machine.Create(id, created); // validates before anything is written
-        return await store.WriteAsync(tx =>
+        return await store.WriteAsync(id, tx =>
         {
             if (tx.GetOwner(id) is not null) throw new LifecycleException(LifecycleErrorKind.Conflict, $"Space {id} already exists");
             tx.InsertSpace(state);
@@ -228,7 +228,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
     public async Task<SpaceState> OwnerActionAsync(Principal p, string id, string action, SpaceEvent e, CancellationToken ct = default)
     {
         e = e with { AtMs = NowMs };
-        var state = await store.WriteAsync(tx =>
+        var state = await store.WriteAsync(id, tx =>
         {
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureOwner(s, action);
@@ -243,7 +243,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
     public async Task DeleteAsync(Principal p, string id, CancellationToken ct = default)
     {
         var e = new DeleteRequested { AtMs = NowMs };
-        await store.WriteAsync(tx =>
+        await store.WriteAsync(id, tx =>
         {
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureOwner(s, "delete it");
@@ -251,7 +251,6 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
             tx.DeleteSpace(id);
             return 0;
         }, ct);
-        InvalidateTokenCache(spaceId: id);
         Signals.Pulse(id);
     }
 
@@ -263,7 +262,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         var s = await store.GetSpaceAsync(id, ct) ?? throw NotFound(id);
         if (s.Stage != Stage.Stopped && s.LastVisitAtMs is { } last && now - last < 60_000) return s;
         var e = new Visited { AtMs = now };
-        var state = await store.WriteAsync(tx =>
+        var state = await store.WriteAsync(id, tx =>
         {
             var cur = tx.GetSpace(id) ?? throw NotFound(id);
             return Apply(tx, cur, e, CoreSource, Guid.NewGuid().ToString("n")).State;
@@ -284,7 +283,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         if (!p.IsAdmin) throw Forbidden("only an admin can give community grants");
         machine.Catalogue.Get(g.Flavor);
         if (g.ToMs <= g.FromMs) throw new LifecycleException(LifecycleErrorKind.BadInput, "a grant's 'to' must be after its 'from'");
-        return store.WriteAsync(tx => { _ = tx.GetOwner(g.SpaceId) ?? throw NotFound(g.SpaceId); tx.InsertGrant(g); return 0; }, ct);
+        return store.WriteAsync(g.SpaceId, tx => { _ = tx.GetOwner(g.SpaceId) ?? throw NotFound(g.SpaceId); tx.InsertGrant(g); return 0; }, ct);
     }
 
     // ------------------------------------------------------------ runner events
@@ -301,7 +300,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
     {
         var now = NowMs;
         Validate(p, id, input, now);
-        var ack = await store.WriteAsync(tx => ApplyRunner(tx, p, id, input, now), ct);
+        var ack = await store.WriteAsync(id, tx => ApplyRunner(tx, p, id, input, now), ct);
         Signals.Pulse(id);
         return ack;
     }
@@ -325,7 +324,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         // Heartbeats only move the last evidence of life forward (a max), so a batch moves it once, to its newest.
         var newest = long.MinValue;
         foreach (var i in valid) if (inputs[i].Event is null) newest = Math.Max(newest, inputs[i].AtMs);
-        await store.WriteAsync(tx =>
+        await store.WriteAsync(id, tx =>
         {
             // Heartbeats first, all at once: one existence check + max, then their rows in a few multi-row INSERTs
             // (they commute with everything else: only the last evidence of life depends on them).
@@ -496,7 +495,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         foreach (var s in await store.ListLiveSpacesAsync(ct))
         {
             if (machine.Due(s, now) is null) continue;
-            var applied = await store.WriteAsync(tx =>
+            var applied = await store.WriteAsync(s.Id, tx =>
             {
                 var cur = tx.GetSpace(s.Id);
                 if (cur is null || machine.Due(cur, now) is not { } due) return false; // changed meanwhile
@@ -537,7 +536,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         foreach (var (id, since) in _held.ToArray())
         {
             if (since + window > now) continue;
-            var moved = await store.WriteAsync(tx =>
+            var moved = await store.WriteAsync(id, tx =>
             {
                 var s = tx.GetSpace(id);
                 if (s is null || s.HeldCount == 0) { _held.TryRemove(id, out _); return 0; }

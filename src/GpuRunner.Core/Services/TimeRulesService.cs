@@ -4,7 +4,9 @@ using Microsoft.Extensions.Logging;
 namespace GpuRunner.Core.Services;
 
 /// <summary>Runs the time rules (sleep after inactivity, lost heartbeats -> failure -> auto-pause) on the injected
-/// clock, so tests move time with a fake TimeProvider instead of sleeping.</summary>
+/// clock, so tests move time with a fake TimeProvider instead of sleeping. With several core instances on one
+/// PostgreSQL database, one of them (the leader) runs the rules; another takes over at its next tick when the leader
+/// dies.</summary>
 public sealed class TimeRulesService(CoreService core, CoreOptions options, ILogger<TimeRulesService> log) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
@@ -31,6 +33,8 @@ public sealed class TimeRulesService(CoreService core, CoreOptions options, ILog
                 }
                 try
                 {
+                    // Several instances on one database: only the elected one scans (the store's leadership lock).
+                    if (!await core.Store.TryLeadAsync(stoppingToken)) continue;
                     var fired = await core.TickAsync(stoppingToken);
                     if (fired > 0) log.LogInformation("time rules: {Count} Space(s) changed", fired);
                 }

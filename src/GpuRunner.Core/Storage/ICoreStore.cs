@@ -79,6 +79,9 @@ public interface IStoreTx
     void InsertGrant(Grant g);
 }
 
+/// <summary>The database cannot take the request now (connection pool exhausted, server out of connections): 503.</summary>
+public sealed class StoreUnavailableException(string message, Exception inner) : Exception(message, inner);
+
 public interface ICoreStore : IAsyncDisposable
 {
     /// <summary>"sqlite" or "postgres".</summary>
@@ -88,8 +91,21 @@ public interface ICoreStore : IAsyncDisposable
 
     Task InitializeAsync(CancellationToken ct = default);
 
-    /// <summary>Runs <paramref name="work"/> in the single writer's transaction and completes after the commit.</summary>
+    /// <summary>Runs <paramref name="work"/> in the single writer's transaction and completes after the commit. For
+    /// work that touches no Space (users, grants); a write to a Space names it (the overload below).</summary>
     Task<T> WriteAsync<T>(Func<IStoreTx, T> work, CancellationToken ct = default);
+
+    /// <summary>Like <see cref="WriteAsync{T}(Func{IStoreTx,T},CancellationToken)"/> for work that touches the Space
+    /// <paramref name="spaceId"/> (and no other): the transaction locks it first, in the order every instance uses.</summary>
+    Task<T> WriteAsync<T>(string? spaceId, Func<IStoreTx, T> work, CancellationToken ct = default) => WriteAsync(work, ct);
+
+    /// <summary>Calls <paramref name="handler"/> with "token:HASH", "space:ID" or "*" (everything) when cached copies
+    /// must go: after this instance's commit, and when another instance on the same database committed one.</summary>
+    void OnInvalidated(Action<string> handler) { }
+
+    /// <summary>True while this instance is the one that runs the time rules (several instances on one database elect
+    /// one; a single store always leads).</summary>
+    Task<bool> TryLeadAsync(CancellationToken ct = default) => Task.FromResult(true);
 
     Task<SpaceState?> GetSpaceAsync(string id, CancellationToken ct = default);
     Task<IReadOnlyList<SpaceState>> ListSpacesAsync(string? owner, CancellationToken ct = default);

@@ -1,6 +1,9 @@
+using System.Data;
 using System.Data.Common;
 using System.Threading.Channels;
 using GpuRunner.Lifecycle;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace GpuRunner.Core.Storage;
 
@@ -9,6 +12,16 @@ namespace GpuRunner.Core.Storage;
 /// differences in <see cref="Dialect"/>. All writes go through one writer loop that groups the queued work into a
 /// single transaction (group commit) and completes each caller only after that transaction committed — so an
 /// acknowledged event is durable, and a batch costs one fsync instead of one per event.
+/// <para>
+/// Several core instances may share one PostgreSQL database, each with its own writer. Their transactions cannot
+/// deadlock: each work item names the Space it touches, and a transaction first locks all the Spaces of its batch in
+/// one global order (<see cref="LockSpaces"/>: ascending lock key) before it reads or writes anything. Every other
+/// lock it then takes (the Space row, its event rows and their unique-index entries, its tokens) belongs to one of
+/// those Spaces, so no other writer holds it, and a wait-for cycle between two writers is impossible: a writer only
+/// ever waits for a Space lock held by a writer that has already passed it in the same order. Group commit stays
+/// (many Spaces per transaction, one fsync). A deadlock or serialization failure raised anyway (a work item that did
+/// not name its Space, an operator's own session) is retried with backoff and logged at warning level.
+/// </para>
 /// </summary>
 public abstract class SqlCoreStore : ICoreStore
 {
@@ -16,6 +29,14 @@ public abstract class SqlCoreStore : ICoreStore
     public int MaxBatch { get; init; } = 512;
 
     protected TimeProvider Clock { get; }
+    /// <summary>Set by the host once logging exists; warnings about retries and failed batches go here.</summary>
+    public ILogger Log { get; set; } = NullLogger.Instance;
+    private long _deadlocks, _retries;
+    /// <summary>Deadlocks (40P01) and serialization failures (40001) the database reported to this writer.</summary>
+    public long Deadlocks => Interlocked.Read(ref _deadlocks);
+    /// <summary>Batches re-run after a transient failure (deadlock, serialization) or split to isolate a failing item.</summary>
+    public long Retries => Interlocked.Read(ref _retries);
+    private readonly List<Action<string>> _invalidated = [];
     private readonly Channel<WorkItem> _queue = Channel.CreateBounded<WorkItem>(new BoundedChannelOptions(20_000)
     {
         SingleReader = true, FullMode = BoundedChannelFullMode.Wait,
@@ -40,6 +61,31 @@ public abstract class SqlCoreStore : ICoreStore
     /// <summary>Runs on the writer's connection after a batch committed and its callers were answered, with no
     /// transaction open (SQLite: bounds the WAL). A failure here fails no caller.</summary>
     protected virtual void AfterCommit(DbConnection conn) { }
+    /// <summary>Takes the locks of the Spaces a transaction is about to touch, in one global order (PostgreSQL).</summary>
+    protected virtual void LockSpaces(DbConnection c, DbTransaction tx, IReadOnlyCollection<string> spaceIds) { }
+    /// <summary>SQL that tells the other instances about an invalidation (@p0 channel, @p1 payload), or null.</summary>
+    protected virtual (string Sql, string Channel)? NotifyCommand => null;
+    /// <summary>Deadlock or serialization failure: nothing was applied, the batch may simply run again.</summary>
+    protected virtual bool IsTransient(Exception e) => false;
+    /// <summary>A unique-key violation: two instances raced to create the same thing.</summary>
+    protected virtual bool IsUniqueViolation(Exception e) => false;
+
+    public virtual Task<bool> TryLeadAsync(CancellationToken ct = default) => Task.FromResult(true);
+
+    public void OnInvalidated(Action<string> handler) { lock (_invalidated) _invalidated.Add(handler); }
+
+    /// <summary>Tells this instance's caches that "token:HASH", "space:ID" or "*" (everything) changed.</summary>
+    protected void RaiseInvalidated(string what)
+    {
+        Action<string>[] handlers;
+        lock (_invalidated) handlers = [.. _invalidated];
+        foreach (var h in handlers)
+        {
+            try { h(what); }
+            catch (Exception e) { Log.LogError(e, "cache invalidation handler failed for {What}", what); }
+        }
+    }
+
     protected abstract bool TableExists(DbConnection c, DbTransaction tx, string table);
     protected abstract bool ColumnExists(DbConnection c, DbTransaction tx, string table, string column);
 
@@ -95,10 +141,12 @@ public abstract class SqlCoreStore : ICoreStore
 
     // ---------------------------------------------------------------- the single writer
 
-    public Task<T> WriteAsync<T>(Func<IStoreTx, T> work, CancellationToken ct = default)
+    public Task<T> WriteAsync<T>(Func<IStoreTx, T> work, CancellationToken ct = default) => WriteAsync(null, work, ct);
+
+    public Task<T> WriteAsync<T>(string? spaceId, Func<IStoreTx, T> work, CancellationToken ct = default)
     {
         if (_writer is null) throw new InvalidOperationException("InitializeAsync first");
-        var item = new WorkItem<T>(work);
+        var item = new WorkItem<T>(work, spaceId);
         if (!_queue.Writer.TryWrite(item))
             return EnqueueSlowAsync(item, ct);
         return item.Task;
@@ -116,6 +164,7 @@ public abstract class SqlCoreStore : ICoreStore
         DbConnection? conn = null;
         Writer? writer = null;
         var reader = _queue.Reader;
+        void Reset() { writer?.Dispose(); conn?.Dispose(); (writer, conn) = (null, null); }
         try
         {
             while (await reader.WaitToReadAsync(_stop.Token))
@@ -124,51 +173,70 @@ public abstract class SqlCoreStore : ICoreStore
                 while (batch.Count < MaxBatch && reader.TryRead(out var w)) batch.Add(w);
                 try
                 {
-                    conn ??= Open();
-                    writer ??= new Writer(this, conn);
-                    RunBatch(writer, batch);
+                    await RunWithRetriesAsync(batch);
                 }
                 catch (Exception e) when (batch.Count > 1)
                 {
                     // Isolate a poison item: retry one by one so only the broken one fails.
-                    _ = e;
-                    writer?.Dispose(); conn?.Dispose(); (writer, conn) = (null, null);
+                    Interlocked.Increment(ref _retries);
+                    Log.LogWarning("a batch of {Count} writes failed ({Error}); retrying them one by one", batch.Count, e.Message);
+                    Reset();
                     foreach (var w in batch)
                     {
-                        try
-                        {
-                            conn ??= Open();
-                            writer ??= new Writer(this, conn);
-                            RunBatch(writer, [w]);
-                        }
-                        catch (Exception one)
-                        {
-                            w.Fail(one);
-                            writer?.Dispose(); conn?.Dispose(); (writer, conn) = (null, null);
-                        }
+                        try { await RunWithRetriesAsync([w]); }
+                        catch (Exception one) { w.Fail(Refusal(one)); Reset(); }
                     }
                 }
                 catch (Exception e)
                 {
-                    foreach (var w in batch) w.Fail(e);
-                    writer?.Dispose(); conn?.Dispose(); (writer, conn) = (null, null);
+                    foreach (var w in batch) w.Fail(Refusal(e));
+                    Reset();
                 }
             }
         }
         catch (OperationCanceledException) { }
         finally
         {
-            writer?.Dispose();
-            conn?.Dispose();
+            Reset();
             while (reader.TryRead(out var w)) w.Fail(new ObjectDisposedException("store", "the core is shutting down"));
         }
+
+        async Task RunWithRetriesAsync(List<WorkItem> items)
+        {
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    conn ??= Open();
+                    writer ??= new Writer(this, conn);
+                    RunBatch(writer, items);
+                    return;
+                }
+                catch (Exception e) when (IsTransient(e) && attempt < 6)
+                {
+                    Interlocked.Increment(ref _deadlocks);
+                    Interlocked.Increment(ref _retries);
+                    // Jittered exponential backoff, so the two sides of a conflict do not meet again at once.
+                    var delay = TimeSpan.FromMilliseconds(Random.Shared.Next(5, 20) << (attempt - 1));
+                    Log.LogWarning("write of {Count} item(s) hit {Error}; retry {Attempt} in {Delay} ms", items.Count, e.Message, attempt, (int)delay.TotalMilliseconds);
+                    await Task.Delay(delay);
+                }
+            }
+        }
     }
+
+    /// <summary>What a failed work item answers: a unique violation is a lost race (409), anything else as it is.</summary>
+    private Exception Refusal(Exception e) =>
+        IsUniqueViolation(e) ? new LifecycleException(LifecycleErrorKind.Conflict, "conflicting change on another core instance; try again") : e;
 
     private void RunBatch(Writer writer, List<WorkItem> batch)
     {
         writer.Begin();
         try
         {
+            var spaces = new SortedSet<string>(StringComparer.Ordinal);
+            foreach (var w in batch) if (w.Space is not null) spaces.Add(w.Space);
+            if (spaces.Count > 0) LockSpaces(writer.Connection, writer.Transaction!, spaces);
             foreach (var w in batch) w.Run(writer);
             writer.Commit();
         }
@@ -177,19 +245,24 @@ public abstract class SqlCoreStore : ICoreStore
             writer.Rollback();
             throw;
         }
+        // This instance's caches before the callers are answered (a revoked token is refused from the next request
+        // on); the other instances' through the notification sent inside the transaction.
+        foreach (var what in writer.TakeInvalidations()) RaiseInvalidated(what);
         foreach (var w in batch) w.Complete();
         try { AfterCommit(writer.Connection); }
         catch (DbException) { } // the next commit tries again
     }
 
-    private abstract class WorkItem
+    private abstract class WorkItem(string? space)
     {
+        /// <summary>The Space this item touches (locked before the batch runs), or null for writes to no Space.</summary>
+        public string? Space { get; } = space;
         public abstract void Run(IStoreTx tx);
         public abstract void Complete();
         public abstract void Fail(Exception e);
     }
 
-    private sealed class WorkItem<T>(Func<IStoreTx, T> work) : WorkItem
+    private sealed class WorkItem<T>(Func<IStoreTx, T> work, string? space) : WorkItem(space)
     {
         private readonly TaskCompletionSource<T> _tcs = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private T? _result;
@@ -215,12 +288,15 @@ public abstract class SqlCoreStore : ICoreStore
     /// <summary>The writer's connection: commands are prepared once and reused (SQLite keeps the compiled statement).</summary>
     private sealed class Writer(SqlCoreStore store, DbConnection conn) : IStoreTx, IDisposable
     {
-        public DbConnection Connection => conn;
         private readonly Dictionary<string, DbCommand> _commands = new();
+        private readonly List<string> _invalidations = [];
         private DbTransaction? _tx;
 
+        public DbConnection Connection => conn;
+        public DbTransaction? Transaction => _tx;
+
         public long NowMs => store.Clock.GetUtcNow().ToUnixTimeMilliseconds();
-        public void Begin() => _tx = conn.BeginTransaction();
+        public void Begin() { _invalidations.Clear(); _tx = conn.BeginTransaction(); }
         public void Use(DbTransaction tx) => _tx = tx;
         public void Commit() { _tx!.Commit(); _tx.Dispose(); _tx = null; }
         public void Rollback() { try { _tx?.Rollback(); } catch { /* connection broken: disposed by the caller */ } _tx?.Dispose(); _tx = null; }
@@ -240,8 +316,23 @@ public abstract class SqlCoreStore : ICoreStore
                 _commands[sql] = cmd;
             }
             cmd.Transaction = _tx;
-            for (var i = 0; i < values.Length; i++) cmd.Parameters[i].Value = values[i] ?? DBNull.Value;
+            for (var i = 0; i < values.Length; i++) Bind(cmd.Parameters[i], values[i]);
             return cmd;
+        }
+
+        /// <summary>Records that cached copies of "token:HASH" / "space:ID" must go, here after the commit and on the
+        /// other instances by a notification that the database delivers only if the transaction commits.</summary>
+        private void Invalidate(string what)
+        {
+            _invalidations.Add(what);
+            if (store.NotifyCommand is { } n) Cmd(n.Sql, n.Channel, what).ExecuteNonQuery();
+        }
+
+        public string[] TakeInvalidations()
+        {
+            var all = _invalidations.ToArray();
+            _invalidations.Clear();
+            return all;
         }
 
         public SpaceState? GetSpace(string id)
@@ -258,7 +349,7 @@ public abstract class SqlCoreStore : ICoreStore
 
         public bool TryInsertEvent(StoredEvent e) =>
             Cmd("INSERT INTO events (space_id, source, event_id, kind, at_ms, received_ms, state_change, payload, detail) VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8) ON CONFLICT (space_id, source, event_id) DO NOTHING",
-                e.SpaceId, e.Source, e.EventId, e.Kind, e.AtMs, e.ReceivedMs, e.StateChange ? 1 : 0, e.Payload, e.Detail).ExecuteNonQuery() > 0;
+                e.SpaceId, e.Source, e.EventId, e.Kind, e.AtMs, e.ReceivedMs, e.StateChange ? 1 : 0, Typed(e.Payload), Typed(e.Detail)).ExecuteNonQuery() > 0;
 
         public IReadOnlyList<bool> TryInsertEvents(IReadOnlyList<StoredEvent> events)
         {
@@ -276,7 +367,7 @@ public abstract class SqlCoreStore : ICoreStore
                         var e = events[done + i];
                         var v = i * 9;
                         (values[v], values[v + 1], values[v + 2], values[v + 3], values[v + 4], values[v + 5], values[v + 6], values[v + 7], values[v + 8]) =
-                            (e.SpaceId, e.Source, e.EventId, e.Kind, e.AtMs, e.ReceivedMs, e.StateChange ? 1 : 0, e.Payload, e.Detail);
+                            (e.SpaceId, e.Source, e.EventId, e.Kind, e.AtMs, e.ReceivedMs, e.StateChange ? 1 : 0, Typed(e.Payload), Typed(e.Detail));
                     }
                     var inserted = new HashSet<(string, string, string)>();
                     using (var r = Cmd(MultiInsert(rows), values).ExecuteReader())
@@ -302,17 +393,18 @@ public abstract class SqlCoreStore : ICoreStore
 
         public void InsertSpace(SpaceState s) =>
             Cmd("INSERT INTO spaces (id, uid, owner, stage, last_heartbeat_ms, state, updated_ms) VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6)",
-                s.Id, s.Uid, s.Owner, s.Stage.ToWire(), s.LastHeartbeatAtMs, CoreJson.State(s), NowMs).ExecuteNonQuery();
+                s.Id, s.Uid, s.Owner, s.Stage.ToWire(), Typed(s.LastHeartbeatAtMs), CoreJson.State(s), NowMs).ExecuteNonQuery();
 
         public void UpdateSpace(SpaceState s) =>
-            Cmd($"UPDATE spaces SET stage = @p1, state = @p2, updated_ms = @p3, last_heartbeat_ms = {store.Greatest}(COALESCE(last_heartbeat_ms, 0), COALESCE(@p4, 0)) WHERE id = @p0",
-                s.Id, s.Stage.ToWire(), CoreJson.State(s), NowMs, s.LastHeartbeatAtMs).ExecuteNonQuery();
+            Cmd($"UPDATE spaces SET stage = @p1, state = @p2, updated_ms = @p3, last_heartbeat_ms = {store.Greatest}(COALESCE(last_heartbeat_ms, 0), COALESCE(CAST(@p4 AS BIGINT), 0)) WHERE id = @p0",
+                s.Id, s.Stage.ToWire(), CoreJson.State(s), NowMs, Typed(s.LastHeartbeatAtMs)).ExecuteNonQuery();
 
         public void DeleteSpace(string id)
         {
             Cmd("DELETE FROM events WHERE space_id = @p0", id).ExecuteNonQuery();
             Cmd("DELETE FROM tokens WHERE space_id = @p0", id).ExecuteNonQuery();
             Cmd("DELETE FROM spaces WHERE id = @p0", id).ExecuteNonQuery();
+            Invalidate("space:" + id); // its runner tokens, on every instance
         }
 
         public bool EventSeen(string spaceId, string source, string eventId) =>
@@ -337,7 +429,7 @@ public abstract class SqlCoreStore : ICoreStore
 
         public void InsertEvent(StoredEvent e) =>
             Cmd("INSERT INTO events (space_id, source, event_id, kind, at_ms, received_ms, state_change, payload, detail) VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7, @p8)",
-                e.SpaceId, e.Source, e.EventId, e.Kind, e.AtMs, e.ReceivedMs, e.StateChange ? 1 : 0, e.Payload, e.Detail).ExecuteNonQuery();
+                e.SpaceId, e.Source, e.EventId, e.Kind, e.AtMs, e.ReceivedMs, e.StateChange ? 1 : 0, Typed(e.Payload), Typed(e.Detail)).ExecuteNonQuery();
 
         public IReadOnlyList<StoredEvent> StateEvents(string spaceId)
         {
@@ -371,7 +463,7 @@ public abstract class SqlCoreStore : ICoreStore
 
         public void InsertToken(string hash, string kind, string userName, string? spaceId, string? prefix = null, string? name = null, string? spaceUid = null) =>
             Cmd("INSERT INTO tokens (hash, kind, user_name, space_id, created_ms, prefix, name, space_uid) VALUES (@p0, @p1, @p2, @p3, @p4, @p5, @p6, @p7) ON CONFLICT (hash) DO UPDATE SET kind = excluded.kind, user_name = excluded.user_name, space_id = excluded.space_id, prefix = excluded.prefix, name = excluded.name, space_uid = excluded.space_uid",
-                hash, kind, userName, spaceId, NowMs, prefix, name, spaceUid).ExecuteNonQuery();
+                hash, kind, userName, Typed(spaceId), NowMs, Typed(prefix), Typed(name), Typed(spaceUid)).ExecuteNonQuery();
 
         public IReadOnlyList<UserTokenRow> UserTokens(string user)
         {
@@ -381,8 +473,12 @@ public abstract class SqlCoreStore : ICoreStore
             return list;
         }
 
-        public bool DeleteUserToken(string user, string hash) =>
-            Cmd("DELETE FROM tokens WHERE hash = @p0 AND user_name = @p1 AND kind = 'user'", hash, user).ExecuteNonQuery() > 0;
+        public bool DeleteUserToken(string user, string hash)
+        {
+            if (Cmd("DELETE FROM tokens WHERE hash = @p0 AND user_name = @p1 AND kind = 'user'", hash, user).ExecuteNonQuery() == 0) return false;
+            Invalidate("token:" + hash);
+            return true;
+        }
 
         public int DeleteHeartbeatsBelow(long seq, int limit) =>
             Cmd("DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE seq < @p0 AND state_change = 0 ORDER BY seq LIMIT @p1)", seq, limit).ExecuteNonQuery();
@@ -425,12 +521,16 @@ public abstract class SqlCoreStore : ICoreStore
             return list;
         }
 
-        public bool DeleteRunnerToken(string spaceId, string hash) =>
-            Cmd("DELETE FROM tokens WHERE hash = @p0 AND space_id = @p1 AND kind = 'runner'", hash, spaceId).ExecuteNonQuery() > 0;
+        public bool DeleteRunnerToken(string spaceId, string hash)
+        {
+            if (Cmd("DELETE FROM tokens WHERE hash = @p0 AND space_id = @p1 AND kind = 'runner'", hash, spaceId).ExecuteNonQuery() == 0) return false;
+            Invalidate("token:" + hash);
+            return true;
+        }
 
         public void InsertGrant(Grant g) =>
             Cmd("INSERT INTO grants (space_id, flavor, from_ms, to_ms, note, created_ms) VALUES (@p0, @p1, @p2, @p3, @p4, @p5)",
-                g.SpaceId, g.Flavor, g.FromMs, g.ToMs, g.Note, NowMs).ExecuteNonQuery();
+                g.SpaceId, g.Flavor, g.FromMs, g.ToMs, Typed(g.Note), NowMs).ExecuteNonQuery();
 
         public void Dispose()
         {
@@ -457,6 +557,30 @@ public abstract class SqlCoreStore : ICoreStore
         new UsageInterval(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4), r.GetInt64(5), r.GetInt64(6), r.GetInt64(7)),
         Convert.ToInt32(r.GetValue(8)), r.GetString(9), r.GetInt64(10), r.GetInt64(11));
 
+    /// <summary>A null of a known type. PostgreSQL infers the type of an untyped parameter from its context when the
+    /// statement is prepared (COALESCE(@p, 0) makes it integer), and an auto-prepared statement keeps that type: a
+    /// later 64-bit value then fails with 22P03. So every parameter is sent with its type, nulls included.</summary>
+    private sealed record TypedNull(DbType Type)
+    {
+        public static readonly TypedNull Int64 = new(DbType.Int64), Text = new(DbType.String);
+    }
+
+    private static object Typed(long? v) => v is { } x ? x : TypedNull.Int64;
+    private static object Typed(string? v) => v ?? (object)TypedNull.Text;
+
+    private static void Bind(DbParameter p, object? v)
+    {
+        switch (v)
+        {
+            case TypedNull n: p.DbType = n.Type; p.Value = DBNull.Value; break;
+            case string x: p.DbType = DbType.String; p.Value = x; break;
+            case long x: p.DbType = DbType.Int64; p.Value = x; break;
+            case int x: p.DbType = DbType.Int32; p.Value = x; break;
+            case null: p.Value = DBNull.Value; break; // untyped: only where a plain column fixes the type
+            default: p.Value = v; break;
+        }
+    }
+
     private static void Run(DbConnection c, DbTransaction? tx, string sql)
     {
         using var cmd = c.CreateCommand();
@@ -473,7 +597,7 @@ public abstract class SqlCoreStore : ICoreStore
         {
             var p = cmd.CreateParameter();
             p.ParameterName = "@p" + i;
-            p.Value = values[i] ?? DBNull.Value;
+            Bind(p, values[i]);
             cmd.Parameters.Add(p);
         }
         return cmd;

@@ -125,6 +125,9 @@ public sealed class SqliteCoreStore(string path, TimeProvider? clock = null, boo
     protected override bool ColumnExists(DbConnection c, DbTransaction tx, string table, string column) =>
         Scalar(c, tx, $"SELECT 1 FROM pragma_table_info('{table}') WHERE name = @p0", column) is not null;
 
+    // SQLITE_CONSTRAINT_UNIQUE / SQLITE_CONSTRAINT_PRIMARYKEY
+    protected override bool IsUniqueViolation(Exception e) => e is SqliteException { SqliteErrorCode: 19, SqliteExtendedErrorCode: 2067 or 1555 };
+
     protected override string Least => "MIN";
     protected override string Greatest => "MAX";
 }

@@ -1,0 +1,262 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Reflection;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using GpuRunner.Core.Storage;
+using Npgsql;
+
+namespace GpuRunner.Core.Bench;
+
+/// <summary>
+/// `core bench --instances 1,2,3`: N real `gpurunner core serve` processes on one PostgreSQL schema, runners spread
+/// over them round-robin with two runners per Space (so every Space is written by two instances at once when N > 1).
+/// Reports events/s and p99 per N, CPU-seconds per 1,000 events per instance (each child's own CPU time, what one
+/// instance costs wherever it runs), deadlocks and retries (the instances' /metrics), and a peer that sets the
+/// ceiling: bare single-row INSERT transactions of the same rows from as many connections. Computes its verdict.
+/// </summary>
+public static class ScaleOutBenchmark
+{
+    private const string UserToken = "bench-token-0123456789";
+    private static readonly Regex Listening = new(@"listening on (http://[^\s,]+)", RegexOptions.Compiled);
+
+    public sealed record Result(int Instances, long Events, double Seconds, double P99Ms, double MaxMs, long Failed, long Server5xx,
+        double CpuSeconds, long Deadlocks, long Retries)
+    {
+        public double EventsPerSecond => Events / Seconds;
+        /// <summary>Core CPU (all instances) per 1,000 successful events; per instance it is the same figure.</summary>
+        public double CpuPer1000 => Events == 0 ? double.NaN : CpuSeconds / Events * 1000;
+    }
+
+    public static async Task<bool> RunAsync(CoreBenchOptions o, TextWriter console)
+    {
+        if (string.IsNullOrEmpty(o.Postgres)) { console.WriteLine("✗ --instances needs PostgreSQL: set --postgres or GPURUNNER_BENCH_POSTGRES"); return false; }
+        var runners = o.Runners.Max();
+        console.WriteLine($"# core scale-out: {Environment.ProcessorCount} CPU cores on this machine, {runners} runners (2 per Space), {o.Seconds:0.#} s per run, PostgreSQL {await ServerVersionAsync(o.Postgres)}, load average {LoadAverage()}");
+        var peer = await PeerAsync(o.Postgres, runners, o.Seconds);
+        console.WriteLine($"peer     bare INSERT loop, {runners} connections, one row per transaction: {peer:0} rows/s (synchronous_commit as the server's)");
+        var results = new List<Result>();
+        foreach (var n in o.Instances)
+        {
+            var r = await RunOnceAsync(o.Postgres, n, runners, o.Seconds);
+            results.Add(r);
+            console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"postgres instances={n}: {r.EventsPerSecond,7:0} events/s ({r.EventsPerSecond / peer:0.00}x peer)  p99={r.P99Ms,6:0.0} ms  max={r.MaxMs,6:0.0} ms  cpu={r.CpuPer1000:0.000} CPU-s/1000 events/instance  deadlocks={r.Deadlocks} retries={r.Retries} failed={r.Failed} (5xx {r.Server5xx})"));
+        }
+        // The verdict: what the issue asks of N instances on one database.
+        var one = results.FirstOrDefault(r => r.Instances == 1);
+        var checks = new List<(bool Ok, string What)>();
+        foreach (var r in results)
+        {
+            var figures = r.Events > 0 && !double.IsNaN(r.P99Ms) && !double.IsNaN(r.CpuPer1000) && r.CpuSeconds > 0 && r.Deadlocks >= 0;
+            checks.Add((figures, $"instances={r.Instances}: every figure measured"));
+            checks.Add((r.Failed == 0 && r.Server5xx == 0, $"instances={r.Instances}: 0 failed requests, 0 x 5xx (got {r.Failed}, {r.Server5xx} x 5xx)"));
+            checks.Add((r.Deadlocks == 0, $"instances={r.Instances}: 0 deadlocks (got {r.Deadlocks})"));
+            checks.Add((r.P99Ms < 500, $"instances={r.Instances}: p99 < 500 ms (got {r.P99Ms:0.0} ms)"));
+            if (one is not null && r.Instances > 1)
+                checks.Add((r.EventsPerSecond >= 0.7 * one.EventsPerSecond,
+                    $"instances={r.Instances}: no collapse, >= 0.7x one instance's events/s on this host (got {r.EventsPerSecond / one.EventsPerSecond:0.00}x)"));
+        }
+        checks.Add((peer > 0, "peer measured"));
+        foreach (var (ok, what) in checks) console.WriteLine($"{(ok ? "✓" : "✗")} {what}");
+        if (one is not null && !double.IsNaN(one.CpuPer1000))
+            console.WriteLine($"# one instance spends {one.CpuPer1000:0.000} CPU-s per 1,000 events: about {1000 / one.CpuPer1000:0} events/s per core it is given (the database's own CPU not included)");
+        return checks.All(c => c.Ok);
+    }
+
+    private static string LoadAverage()
+    {
+        try { return File.ReadAllText("/proc/loadavg").Split(' ')[0]; } catch (IOException) { return "?"; }
+    }
+
+    private static async Task<string> ServerVersionAsync(string pg)
+    {
+        await using var c = new NpgsqlConnection(pg);
+        await c.OpenAsync();
+        return c.PostgreSqlVersion.ToString();
+    }
+
+    private static async Task<Result> RunOnceAsync(string pg, int instances, int runners, double seconds)
+    {
+        var schema = "bench_" + Guid.NewGuid().ToString("n")[..8];
+        var spec = "postgres:" + new NpgsqlConnectionStringBuilder(pg) { SearchPath = schema }.ConnectionString;
+        var children = new List<Child>();
+        try
+        {
+            // One at a time: the first creates the schema.
+            for (var i = 0; i < instances; i++) children.Add(await Child.StartAsync(spec));
+            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024 }) { Timeout = TimeSpan.FromSeconds(30) };
+            // Spaces and their runner tokens, created through the first instance; two runners per Space.
+            var spaces = new List<(string Id, string Token)>();
+            for (var s = 0; s < (runners + 1) / 2; s++)
+            {
+                var first = children[0].Url;
+                await Send(http, first, "api/repos/create", UserToken, $$"""{"name":"s{{s}}","type":"space","sdk":"docker","hardware":"t4-small"}""");
+                var id = $"bench/s{s}";
+                using var doc = JsonDocument.Parse(await Send(http, first, $"api/spaces/{id}/tokens", UserToken, "{}"));
+                var token = doc.RootElement.GetProperty("token").GetString()!;
+                var at = DateTimeOffset.UtcNow.ToString("O");
+                await Send(http, first, $"api/runner/spaces/{id}/runs", token, $$"""{"eventId":"runs","at":"{{at}}","runId":"r","host":"bench"}""");
+                await Send(http, first, $"api/runner/spaces/{id}/stage", token, $$"""{"eventId":"s1","at":"{{at}}","runId":"r","stage":"APP_STARTING"}""");
+                await Send(http, first, $"api/runner/spaces/{id}/stage", token, $$"""{"eventId":"s2","at":"{{at}}","runId":"r","stage":"RUNNING"}""");
+                spaces.Add((id, token));
+            }
+            await Phase(Math.Min(1.0, seconds / 5), "w"); // warm-up: JIT, pools, token caches
+            var cpu0 = children.Select(c => c.CpuSeconds()).ToArray();
+            var sw = Stopwatch.StartNew();
+            var (lat, failed, server5xx) = await Phase(seconds, "m");
+            sw.Stop();
+            var cpu = children.Select((c, i) => c.CpuSeconds() - cpu0[i]).Sum();
+            long deadlocks = 0, retries = 0;
+            foreach (var c in children)
+            {
+                var m = await http.GetStringAsync(new Uri(new Uri(c.Url), "metrics"));
+                deadlocks += Counter(m, "gpurunner_store_deadlocks_total");
+                retries += Counter(m, "gpurunner_store_retries_total");
+            }
+            var all = lat.OrderBy(x => x).ToArray();
+            var p99 = all.Length == 0 ? double.NaN : all[Math.Min(all.Length - 1, (int)(0.99 * all.Length))];
+            return new Result(instances, all.Length, sw.Elapsed.TotalSeconds, p99, all.LastOrDefault(), failed, server5xx, cpu, deadlocks, retries);
+
+            async Task<(ConcurrentBag<double> Lat, long Failed, long Server5xx)> Phase(double secs, string tag)
+            {
+                var latencies = new ConcurrentBag<double>();
+                long bad = 0, five = 0;
+                await Task.WhenAll(Enumerable.Range(0, runners).Select(r => Task.Run(async () =>
+                {
+                    var stopAt = Stopwatch.GetTimestamp() + (long)(secs * Stopwatch.Frequency);
+                    var (id, token) = spaces[r / 2];
+                    var url = new Uri(new Uri(children[r % instances].Url), $"api/runner/spaces/{id}/heartbeat");
+                    var auth = new AuthenticationHeaderValue("Bearer", token);
+                    var mine = new List<double>(100_000);
+                    for (var i = 0; Stopwatch.GetTimestamp() < stopAt; i++)
+                    {
+                        var t0 = Stopwatch.GetTimestamp();
+                        var body = $$"""{"eventId":"{{tag}}{{r}}-{{i}}","at":"{{DateTimeOffset.UtcNow:O}}","runId":"r","gpus":[{"index":0,"utilizationPct":97,"memoryUsedMiB":12000,"temperatureC":61,"powerW":240}]}""";
+                        using var req = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+                        req.Headers.Authorization = auth;
+                        try
+                        {
+                            using var resp = await http.SendAsync(req);
+                            // Only acknowledged events count.
+                            if (resp.IsSuccessStatusCode) mine.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                            else { Interlocked.Increment(ref bad); if ((int)resp.StatusCode >= 500) Interlocked.Increment(ref five); }
+                        }
+                        catch (HttpRequestException) { Interlocked.Increment(ref bad); }
+                    }
+                    foreach (var x in mine) latencies.Add(x);
+                })));
+                return (latencies, bad, five);
+            }
+        }
+        finally
+        {
+            foreach (var c in children) await c.StopAsync();
+            await DropSchemaAsync(pg, schema);
+        }
+    }
+
+    private static long Counter(string metrics, string name) =>
+        metrics.Split('\n').Where(l => l.StartsWith(name + " ", StringComparison.Ordinal)).Select(l => long.Parse(l[(name.Length + 1)..], CultureInfo.InvariantCulture)).FirstOrDefault(-1);
+
+    private static async Task<string> Send(HttpClient http, string baseUrl, string path, string token, string json)
+    {
+        using var req = new HttpRequestMessage(HttpMethod.Post, new Uri(new Uri(baseUrl), path)) { Content = new StringContent(json, Encoding.UTF8, "application/json") };
+        req.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        using var resp = await http.SendAsync(req);
+        var text = await resp.Content.ReadAsStringAsync();
+        if (!resp.IsSuccessStatusCode) throw new InvalidOperationException($"bench setup: POST {path} answered {(int)resp.StatusCode}: {text}");
+        return text;
+    }
+
+    /// <summary>The ceiling: the same heartbeat rows into the same table and indexes, one INSERT per transaction from
+    /// <paramref name="connections"/> connections, no core in between.</summary>
+    private static async Task<double> PeerAsync(string pg, int connections, double seconds)
+    {
+        var schema = "bench_peer_" + Guid.NewGuid().ToString("n")[..8];
+        var cs = new NpgsqlConnectionStringBuilder(pg) { SearchPath = schema, MaxPoolSize = connections + 5 }.ConnectionString;
+        try
+        {
+            await using (var store = new PostgresCoreStore(cs)) await store.InitializeAsync(); // the core's own tables
+            await using var source = NpgsqlDataSource.Create(cs);
+            long rows = 0;
+            var sw = Stopwatch.StartNew();
+            await Task.WhenAll(Enumerable.Range(0, connections).Select(r => Task.Run(async () =>
+            {
+                await using var c = await source.OpenConnectionAsync();
+                await using var cmd = new NpgsqlCommand("INSERT INTO events (space_id, source, event_id, kind, at_ms, received_ms, state_change, payload) VALUES ($1, 'run:r', $2, 'heartbeat', $3, $3, 0, $4)", c);
+                for (var k = 0; k < 4; k++) cmd.Parameters.Add(new NpgsqlParameter());
+                var stopAt = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
+                for (var i = 0; Stopwatch.GetTimestamp() < stopAt; i++)
+                {
+                    cmd.Parameters[0].Value = $"bench/s{r / 2}";
+                    cmd.Parameters[1].Value = $"p{r}-{i}";
+                    cmd.Parameters[2].Value = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                    cmd.Parameters[3].Value = """[{"index":0,"utilizationPct":97,"memoryUsedMiB":12000,"temperatureC":61,"powerW":240}]""";
+                    await cmd.ExecuteNonQueryAsync();
+                    Interlocked.Increment(ref rows);
+                }
+            })));
+            return rows / sw.Elapsed.TotalSeconds;
+        }
+        finally { await DropSchemaAsync(pg, schema); }
+    }
+
+    private static async Task DropSchemaAsync(string pg, string schema)
+    {
+        await using var c = new NpgsqlConnection(pg);
+        await c.OpenAsync();
+        await using var cmd = new NpgsqlCommand($"DROP SCHEMA IF EXISTS \"{schema}\" CASCADE", c);
+        await cmd.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>`gpurunner core serve` as a child process: this same program (under the dotnet host when it is a dll).</summary>
+    private sealed class Child
+    {
+        private readonly Process _p;
+        public string Url { get; }
+        private Child(Process p, string url) => (_p, Url) = (p, url);
+
+        public double CpuSeconds() { _p.Refresh(); return _p.TotalProcessorTime.TotalSeconds; }
+
+        public static async Task<Child> StartAsync(string dbSpec)
+        {
+            var exe = Environment.ProcessPath ?? throw new InvalidOperationException("cannot tell which program to start");
+            var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            var entry = Assembly.GetEntryAssembly()?.Location;
+            if (Path.GetFileNameWithoutExtension(exe) == "dotnet" && !string.IsNullOrEmpty(entry)) psi.ArgumentList.Add(entry);
+            foreach (var a in new[] { "core", "serve", "--urls", "http://127.0.0.1:0", "--db", dbSpec, "--user", "bench=" + UserToken })
+                psi.ArgumentList.Add(a);
+            var p = Process.Start(psi)!;
+            var url = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+            var log = new ConcurrentQueue<string>();
+            p.OutputDataReceived += (_, e) =>
+            {
+                if (e.Data is null) return;
+                if (log.Count < 200) log.Enqueue(e.Data);
+                if (Listening.Match(e.Data) is { Success: true } m) url.TrySetResult(m.Groups[1].Value.TrimEnd('/') + "/");
+            };
+            p.ErrorDataReceived += (_, e) => { if (e.Data is not null && log.Count < 200) log.Enqueue(e.Data); };
+            p.BeginOutputReadLine();
+            p.BeginErrorReadLine();
+            var done = await Task.WhenAny(url.Task, p.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(60)));
+            if (done != url.Task)
+            {
+                try { p.Kill(); } catch (InvalidOperationException) { }
+                throw new InvalidOperationException("core serve did not start: " + string.Join('\n', log));
+            }
+            return new Child(p, await url.Task);
+        }
+
+        public async Task StopAsync()
+        {
+            try { _p.Kill(); } catch (InvalidOperationException) { }
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+            try { await _p.WaitForExitAsync(cts.Token); } catch (OperationCanceledException) { }
+            _p.Dispose();
+        }
+    }
+}
