@@ -288,7 +288,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
             nameof(RunStarted) => "run", nameof(DeviceReported) => "device", nameof(RunExited) => "exit",
             nameof(HeartbeatsLost) => "heartbeats-lost", nameof(SleepDue) => "sleep", nameof(Visited) => "visit",
             nameof(PauseRequested) => "pause", nameof(RestartRequested) => "restart", nameof(HardwareRequested) => "hardware",
-            nameof(SleepTimeSet) => "sleeptime", nameof(DeleteRequested) => "delete", var n => n.ToLowerInvariant(),
+            nameof(SleepTimeSet) => "sleeptime", nameof(SmokeReported) => "smoke", nameof(SmokeLevelSet) => "smokelevel", nameof(DeleteRequested) => "delete", var n => n.ToLowerInvariant(),
         },
     };
 
