@@ -23,11 +23,17 @@ public static class ExecCommand
         var readyLog = new Option<string?>("--ready-log") { Description = "RUNNING once a line of the app's output matches this regular expression." };
         var heartbeat = new Option<double>("--heartbeat") { Description = "Seconds between heartbeats (GPU utilisation, memory, temperature, power).", DefaultValueFactory = _ => ExecOptions.DefaultHeartbeat.TotalSeconds };
         var grace = new Option<double>("--grace") { Description = "Seconds the app gets after a forwarded SIGTERM/SIGINT before SIGKILL.", DefaultValueFactory = _ => ExecOptions.DefaultGrace.TotalSeconds };
+        var smoke = new Option<string>("--smoke")
+        {
+            Description = "Smoke-test the GPUs before the app starts: changed (hardware not proven for this Space before), always, never.",
+            DefaultValueFactory = _ => "changed",
+        };
+        smoke.AcceptOnlyFromAmong("changed", "always", "never");
         var command = new Argument<string[]>("command") { Description = "The app and its arguments, after --.", Arity = ArgumentArity.OneOrMore };
 
         var exec = new Command("exec", "Run the app (after --), report its stages, heartbeats and exit to the core, and exit with its code.")
         {
-            Core, Space, Token, require, readyPort, readyHttp, readyLog, heartbeat, grace, command,
+            Core, Space, Token, require, readyPort, readyHttp, readyLog, heartbeat, grace, smoke, command,
         };
         // Synchronous on purpose: System.CommandLine installs its own SIGINT/SIGTERM handler for asynchronous actions
         // (cancel, then exit 130/143 two seconds later), which would cut the app's grace period and orphan it.
@@ -35,7 +41,7 @@ public static class ExecCommand
         {
             var options = Options(parse.GetValue(command)!, parse.GetValue(require), parse.GetValue(readyPort),
                 parse.GetValue(readyHttp), parse.GetValue(readyLog), parse.GetValue(heartbeat), parse.GetValue(grace),
-                Environment.GetEnvironmentVariable);
+                Environment.GetEnvironmentVariable) with { Smoke = Enum.Parse<SmokePolicy>(parse.GetValue(smoke)!, ignoreCase: true) };
             var settings = CoreSettings.Resolve(parse.GetValue(Core), parse.GetValue(Space), parse.GetValue(Token));
             return RunAsync(console, options, settings);
         }).GetAwaiter().GetResult());
@@ -50,7 +56,8 @@ public static class ExecCommand
         var sampler = ExecServices.HeartbeatSampler(io.Log);
         try
         {
-            var runner = new ExecRunner(options, io, events, ExecServices.DeviceReporter(io.Log), sampler);
+            var runner = new ExecRunner(options, io, events, ExecServices.DeviceReporter(io.Log), sampler,
+                ExecServices.SmokeTest(options.Smoke, settings, io.Log));
             return (ReturnCode)await runner.RunAsync();
         }
         finally
