@@ -58,9 +58,10 @@ public sealed class SmokeOnStart(SmokePolicy policy, Func<CancellationToken, Tas
         var flavor = requested is null ? null : catalogue.Find(requested);
         using var backend = open();
         var devices = backend.UnavailableReason is null ? backend.Devices : [];
-        if (flavor is { Gpu: null } && devices.Count == 0)
+        if (devices.Count == 0 && flavor?.Gpu is null)
         {
-            log.Line($"smoke: skipped: {requested} has no GPU to test");
+            // Nothing to test and nothing missing (a CPU flavor, or one this runner does not know).
+            log.Line($"smoke: skipped: no GPU visible{(flavor is null ? "" : $", and {requested} has none")}");
             return true;
         }
         var uuids = devices.Select(d => d.Info.Uuid ?? "").ToList();
