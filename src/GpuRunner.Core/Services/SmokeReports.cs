@@ -41,7 +41,9 @@ public static class SmokeReports
         foreach (var e in events.Where(e => e.Kind == "smoke" && e.Detail is not null && e.Payload is not null).OrderBy(e => (e.AtMs, e.Seq)))
         {
             if (CoreJson.ReadEvent(e.Payload!) is not SmokeReported sm) continue;
-            list.Add(Summarize(sm, e.EventId, e.ReceivedMs, e.Detail!));
+            try { list.Add(Summarize(sm, e.EventId, e.ReceivedMs, e.Detail!)); }
+            catch (Exception x) when (x is JsonException or InvalidOperationException) { } // checked at the door; never a 500 for one odd row
+
         }
         return list;
     }
@@ -70,7 +72,7 @@ public static class SmokeReports
                     var c = checks.FirstOrDefault(c => c.ValueKind == JsonValueKind.Object && Str(c, "id") == check && Int(c, "gpu") == index);
                     if (c.ValueKind != JsonValueKind.Object) continue;
                     figures.Add(new SmokeFigure(check, label, Num(c, "value"), Str(c, "unit"), Num(c, "spec"), Num(c, "percentOfSpec"),
-                        Str(c, "status") ?? "SKIP", c.TryGetProperty("errorCount", out var ec) && ec.TryGetInt64(out var n) ? n : null));
+                        Str(c, "status") ?? "SKIP", c.TryGetProperty("errorCount", out var ec) && ec.ValueKind == JsonValueKind.Number && ec.TryGetInt64(out var n) ? n : null));
                 }
                 gpus.Add(new SmokeGpuSummary(index, Str(g, "name") ?? "", Str(g, "uuid"), Str(g, "status") ?? "SKIP", figures));
             }

@@ -161,7 +161,9 @@ public sealed class SmokeOnStartTests
         Assert.All(lines, l => Assert.Equal(("hardware-fault", 0L), (l.GetProperty("flavor").GetString(), l.GetProperty("hourlyMicroUSD").GetInt64())));
         Assert.Equal(0, invoice.GetProperty("owedMicroUSD").GetInt64());
 
-        // With --require: smoked again (nothing proven yet), the app never starts, and the pause says whose fault it is.
+        // With --require (after the owner's restart): smoked again (nothing proven yet), the app never starts, and the
+        // pause says whose fault it is.
+        await OwnerPostAsync(core, "api/spaces/alice/bad/restart", new { });
         var refused = await ExecAsync(core, "alice/bad", token, Faulty(), FactsReporter.A10GLarge, require: true);
         Assert.Equal(ExecRunner.VerifyFailedCode, refused.Code);
         Assert.DoesNotContain("ready", refused.Out);
