@@ -268,14 +268,15 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
     }
 
     /// <summary>
-    /// A smoke report of the current run. A fault makes the run unbilled (<see cref="Rate"/>); a clean report on the
+    /// A smoke report of the current run. A fault makes the run unbilled (<see cref="Rate"/>) unless the core received it
+    /// only after the run was RUNNING (<see cref="SmokeReported.AfterRunning"/>); a clean report on the
     /// requested flavor is the new proven hardware. A report of another flavor (a late one of the old hardware)
     /// proves nothing new.
     /// </summary>
     private static SpaceState Smoke(SpaceState s, SmokeReported sm)
     {
         EnsureRun(s, sm.RunId);
-        if (sm.Fault is not null) return s with { HardwareFault = new HardwareFault(sm.RunId, sm.Flavor, sm.Fault, sm.AtMs) };
+        if (sm.Fault is not null) return s with { HardwareFault = new HardwareFault(sm.RunId, sm.Flavor, sm.Fault, sm.AtMs, sm.AfterRunning) };
         return sm.Flavor == s.RequestedFlavor && sm.Verdict is "PASS" or "WARN"
             ? s with { HardwareFault = null, Verified = new VerifiedHardware(sm.Flavor, sm.GpuUuids, sm.RunId, sm.AtMs) }
             : s with { HardwareFault = null };
@@ -337,7 +338,7 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
     {
         var id = s.CurrentFlavor ?? s.RequestedFlavor;
         // The run's own smoke test found the hardware faulty: the platform's fault, never billed.
-        if (s.HardwareFault is { } hf && hf.RunId == s.RunId) return (id, HardwareFaultBilled, 0);
+        if (s.HardwareFault is { Billed: false } hf && hf.RunId == s.RunId) return (id, HardwareFaultBilled, 0);
         var current = Catalogue.Find(id);
         var price = current?.HourlyMicroUsd ?? 0;
         if (s.Mismatch is { } m && m.Requested == id)

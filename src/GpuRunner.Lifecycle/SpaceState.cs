@@ -11,8 +11,9 @@ public sealed record HardwareMismatch(string Requested, string? Detected, string
 /// <summary>The hardware a smoke report last proved: the flavor the Space asked for then, and its GPUs.</summary>
 public sealed record VerifiedHardware(string Flavor, IReadOnlyList<string> GpuUuids, string RunId, long AtMs);
 
-/// <summary>A run's smoke test found the platform's hardware faulty (wrong card, memory errors, far below spec).</summary>
-public sealed record HardwareFault(string RunId, string Flavor, string Summary, long AtMs);
+/// <summary>A run's smoke test found the platform's hardware faulty (wrong card, memory errors, far below spec).
+/// <see cref="Billed"/>: the core received the report only after the run was RUNNING, so it does not lower the bill.</summary>
+public sealed record HardwareFault(string RunId, string Flavor, string Summary, long AtMs, bool Billed = false);
 
 /// <summary>
 /// A Space's whole state. Immutable: <see cref="SpaceMachine"/> returns a new one per event, so a refused event
@@ -99,7 +100,10 @@ public sealed record HeartbeatsLost : SpaceEvent;
 public sealed record SleepDue : SpaceEvent;
 public sealed record DeleteRequested : SpaceEvent;
 /// <summary>A runner's smoke report, as the core judged it: <see cref="Flavor"/> is the flavor it tested against,
-/// <see cref="Fault"/> the core's summary of what failed (null when nothing did). The report itself is the event's detail.</summary>
-public sealed record SmokeReported(string RunId, string Flavor, string Verdict, IReadOnlyList<string> GpuUuids, string? Fault) : SpaceEvent;
+/// <see cref="Fault"/> the core's summary of what failed (null when nothing did). The report itself is the event's detail.
+/// <see cref="AfterRunning"/>: set by the core when it received the report after the run was already RUNNING (its own
+/// evidence): such a fault is shown, but does not lower the bill.</summary>
+public sealed record SmokeReported(string RunId, string Flavor, string Verdict, IReadOnlyList<string> GpuUuids, string? Fault,
+    bool AfterRunning = false) : SpaceEvent;
 /// <summary>The owner's smoke level on a hardware change: "quick" or "standard".</summary>
 public sealed record SmokeLevelSet(string Level) : SpaceEvent;

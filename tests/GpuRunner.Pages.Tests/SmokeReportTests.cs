@@ -77,14 +77,16 @@ public sealed class SmokeReportTests
     public async Task A_failed_smoke_test_is_a_platform_hardware_fault_the_run_is_not_billed_and_the_page_says_what_failed()
     {
         await using var core = await TestCore.StartAsync();
-        foreach (var (id, errors) in new[] { ("alice/bad", 3L), ("alice/good", 0L) })
+        // alice/late: the same fault, but the core receives it only after the run is RUNNING (time already served).
+        foreach (var (id, errors, afterRunning) in new[] { ("alice/bad", 3L, false), ("alice/good", 0L, false), ("alice/late", 3L, true) })
         {
             await core.CreateSpaceAsync(id, "a10g-large");
             await core.RunnerAsync(id, "runs", "r1", new { host = "test" });
             await core.RunnerAsync(id, "device", "r1", new { report = TestCore.DeviceReport("a10g-large", "NVIDIA A10G", 23028) });
             await core.RunnerAsync(id, "stage", "r1", new { stage = "APP_STARTING" });
-            await core.RunnerAsync(id, "smoke", "r1", new { report = Report("a10g-large", "NVIDIA A10G", "GPU-a10g", 560, 600, errors) });
+            if (!afterRunning) await core.RunnerAsync(id, "smoke", "r1", new { report = Report("a10g-large", "NVIDIA A10G", "GPU-a10g", 560, 600, errors) });
             await core.RunnerAsync(id, "stage", "r1", new { stage = "RUNNING" });
+            if (afterRunning) await core.RunnerAsync(id, "smoke", "r1", new { report = Report("a10g-large", "NVIDIA A10G", "GPU-a10g", 560, 600, errors) });
         }
         core.Clock.Advance(TimeSpan.FromMinutes(30));
 
@@ -93,6 +95,10 @@ public sealed class SmokeReportTests
         var good = await core.SendAsync(HttpMethod.Get, "/api/usage/spaces/alice/good", TestCore.AliceToken);
         Assert.Equal(0, bad.GetProperty("owedMicroUSD").GetInt64());
         Assert.Equal(3_150_000 / 2, good.GetProperty("owedMicroUSD").GetInt64());
+        var late = await core.SendAsync(HttpMethod.Get, "/api/usage/spaces/alice/late", TestCore.AliceToken);
+        Assert.Equal(3_150_000 / 2, late.GetProperty("owedMicroUSD").GetInt64());
+        var lateView = await core.SendAsync(HttpMethod.Get, "/api/spaces/alice/late/smoke", TestCore.AliceToken);
+        Assert.True(lateView.GetProperty("hardwareFault").GetProperty("billed").GetBoolean()); // shown, but no discount
         var line = Assert.Single(bad.GetProperty("lines").EnumerateArray());
         Assert.Equal("hardware-fault", line.GetProperty("flavor").GetString());
 

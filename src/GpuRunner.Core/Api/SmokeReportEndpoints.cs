@@ -113,7 +113,7 @@ public static class SmokeReportEndpoints
         var (before, after) = SmokeReports.Comparison(all);
         var view = Baseline(s);
         view["hardwareFault"] = s.HardwareFault is { } f && f.RunId == s.RunId
-            ? new Dictionary<string, object?> { ["runId"] = f.RunId, ["flavor"] = f.Flavor, ["summary"] = f.Summary, ["at"] = Time.Format(f.AtMs), ["billed"] = false }
+            ? new Dictionary<string, object?> { ["runId"] = f.RunId, ["flavor"] = f.Flavor, ["summary"] = f.Summary, ["at"] = Time.Format(f.AtMs), ["billed"] = f.Billed }
             : null;
         view["comparison"] = new Dictionary<string, object?>
         {

@@ -21,7 +21,9 @@ internal static class SmokeSection
         if (s.HardwareFault is { } f && f.RunId == s.RunId)
             sb.Append("<div class=\"warning\" id=\"hardware-fault\" role=\"alert\"><strong>Platform hardware fault.</strong> The smoke test of run <code>")
               .Append(Html.E(f.RunId)).Append("</code> on <code>").Append(Html.E(f.Flavor)).Append("</code> failed: ").Append(Html.E(f.Summary))
-              .Append(". This is the platform's fault, not the app's: the run is not billed.</div>");
+              .Append(f.Billed
+                  ? ". The report reached the core only after the app was running, so this run is billed as usual.</div>"
+                  : ". This is the platform's fault, not the app's: the run is not billed.</div>");
         if (after is null)
         {
             sb.Append("<p class=\"muted\" id=\"smoke-none\">No smoke report yet: the runner smoke-tests the GPUs before the app starts on hardware this Space has not been proven on.</p></section>");

@@ -253,6 +253,7 @@ public sealed class CoreService(ICoreStore store, SpaceMachine machine, TimeProv
         var s = tx.GetSpace(id) ?? throw NotFound(id);
         p.EnsureCanReport(s);
         if (tx.EventSeen(id, source, input.EventId)) return new Ack(true, input.RunId, s);
+        e = SmokeReports.AtReceipt(s, e); // the core's own evidence: was the run already RUNNING when a fault came in?
         var (next, held) = Apply(tx, s, e, source, input.EventId, input.Detail, hold: true);
         return new Ack(false, input.RunId, next, held?.Message);
     }

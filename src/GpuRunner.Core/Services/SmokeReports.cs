@@ -33,6 +33,13 @@ public static class SmokeReports
         ("bandwidth.d2d", "Memory bandwidth"), ("compute.gemm", "GEMM"), ("memtest", "Memory tested"), ("pcie.h2d-pinned", "Host to device"),
     ];
 
+    /// <summary>
+    /// A fault report lowers the bill only when the core received it before the run was RUNNING: the smoke test runs
+    /// before the app starts, so a later one is a claim about time already served, and the core's evidence wins.
+    /// </summary>
+    public static SpaceEvent AtReceipt(SpaceState s, SpaceEvent e) =>
+        e is SmokeReported { Fault: not null } sm && s.RunId == sm.RunId && s.Stage == Stage.Running ? sm with { AfterRunning = true } : e;
+
     /// <summary>Every smoke report of the Space, oldest first (read through the writer, like the device report).</summary>
     public static async Task<IReadOnlyList<SmokeRecord>> ListAsync(CoreService core, string spaceId, CancellationToken ct)
     {
