@@ -54,7 +54,7 @@ public static class SpacesUpgradeCommand
         // Reports that exist before the request cannot be the proof of this upgrade.
         var earlier = await cl.SmokeReportsAsync(id, ct);
         var seen = Reports(earlier).Select(r => Str(r, "eventId")).ToHashSet();
-        var before = Reports(earlier).FirstOrDefault();
+        var before = Reports(earlier).Select(r => (JsonElement?)r).FirstOrDefault(); // null, not a default element, when none
         var runtime = await cl.RequestHardwareAsync(id, flavor, null, ct);
         var from = runtime.TryGetProperty("hardware", out var hw) ? Str(hw, "current") : null;
         if (!wait)

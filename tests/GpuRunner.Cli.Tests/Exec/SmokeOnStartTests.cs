@@ -196,6 +196,15 @@ public sealed class SmokeOnStartTests
         Assert.Contains(run.RunId[..13], console.StdOut);
         Assert.Contains("upgrade PROVEN: a10g-large", console.StdOut);
 
+        // A Space never smoke-tested before (cpu-basic has no GPU to prove): only an "after".
+        var fresh = await core.CreateSpaceAsync("fresh", "cpu-basic");
+        waiting = TestConsole.RunAsync(["spaces", "upgrade", "alice/fresh", "t4-small", "--wait", "--timeout", "120", "--core", core.Url.ToString(), "--token", LiveCore.OwnerToken]);
+        await RequestedAsync(core, "alice/fresh", "t4-small");
+        Assert.Equal(0, (await ExecAsync(core, "alice/fresh", fresh, Cards.T4(), FactsReporter.T4)).Code);
+        (code, console) = await waiting.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.True(code == 0, console.StdOut + console.StdErr);
+        Assert.StartsWith("alice/fresh: t4-small\n", console.StdOut);
+
         // A10G -> A100, but the machine still has the A10G: the wrong card fails the smoke test; exit 1.
         waiting = TestConsole.RunAsync(Upgrade("a100-large"));
         await RequestedAsync(core, "alice/mv", "a100-large");
