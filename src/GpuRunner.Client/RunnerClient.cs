@@ -9,7 +9,7 @@ namespace GpuRunner.Client;
 /// failures surface as <see cref="RunnerApiException"/> with the status (or none when the core was unreachable).
 /// Thread-safe; one instance per core+space+token.
 /// </summary>
-public sealed class RunnerClient : IDisposable
+public sealed partial class RunnerClient : IDisposable
 {
     public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(10);
 
@@ -65,6 +65,7 @@ public sealed class RunnerClient : IDisposable
         RunnerRoute.Stage => "stage",
         RunnerRoute.Heartbeat => "heartbeat",
         RunnerRoute.Exit => "exit",
+        RunnerRoute.Smoke => "smoke",
         _ => throw new ArgumentOutOfRangeException(nameof(route)),
     };
 

@@ -8,7 +8,7 @@ namespace GpuRunner.Client;
 // and `at`, the UTC time the event happened (not the time it was sent: the outbox may send it much later).
 
 /// <summary>The route an event goes to, under /api/runner/spaces/{ns}/{name}/.</summary>
-public enum RunnerRoute { Runs, Device, Stage, Heartbeat, Exit }
+public enum RunnerRoute { Runs, Device, Stage, Heartbeat, Exit, Smoke }
 
 // Several stored events go in one request to POST batch: {"events": [{"route": "heartbeat", "body": <its body>}]}.
 
@@ -30,6 +30,9 @@ public sealed record StageEvent(string EventId, DateTimeOffset At, string RunId,
 public sealed record GpuHeartbeat(int Index, double? UtilizationPct, long? MemoryUsedMiB, double? TemperatureC, double? PowerW);
 
 public sealed record HeartbeatEvent(string EventId, DateTimeOffset At, string RunId, IReadOnlyList<GpuHeartbeat> Gpus);
+
+/// <summary>A smoke report (gpurunner.smoke/1, without its samples) of the run's hardware, made before the app started.</summary>
+public sealed record SmokeEvent(string EventId, DateTimeOffset At, string RunId, JsonElement Report);
 
 public sealed record ExitEvent(string EventId, DateTimeOffset At, string RunId, int ExitCode, string? Signal = null, string? StderrTail = null);
 
@@ -74,6 +77,7 @@ public sealed record HeldEvents(IReadOnlyList<HeldEventInfo> Held, IReadOnlyList
 [JsonSerializable(typeof(StageEvent))]
 [JsonSerializable(typeof(HeartbeatEvent))]
 [JsonSerializable(typeof(ExitEvent))]
+[JsonSerializable(typeof(SmokeEvent))]
 [JsonSerializable(typeof(RunnerAck))]
 [JsonSerializable(typeof(RunnerDesired))]
 [JsonSerializable(typeof(HeldEvents))]

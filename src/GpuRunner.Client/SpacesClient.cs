@@ -80,6 +80,14 @@ public sealed class SpacesClient : IDisposable
     public Task<JsonElement> RestartAsync(string space, bool factory, CancellationToken ct = default) =>
         JsonAsync(HttpMethod.Post, $"api/spaces/{SpacePath(space)}/restart{(factory ? "?factory=true" : "")}", null, ct);
 
+    /// <summary>The Space's smoke reports (newest first), the hardware last proven, and the before/after pair.</summary>
+    public Task<JsonElement> SmokeReportsAsync(string space, CancellationToken ct = default) =>
+        JsonAsync(HttpMethod.Get, $"api/spaces/{SpacePath(space)}/smoke", null, ct);
+
+    /// <summary>The smoke level a hardware change gets (owner): quick or standard.</summary>
+    public Task<JsonElement> SetSmokeLevelAsync(string space, string level, CancellationToken ct = default) =>
+        JsonAsync(HttpMethod.Post, $"api/spaces/{SpacePath(space)}/smoke", new Dictionary<string, object?> { ["upgradeLevel"] = level }, ct);
+
     public Task<JsonElement> ListHardwareAsync(CancellationToken ct = default) => JsonAsync(HttpMethod.Get, "api/spaces/hardware", null, ct);
 
     public Task<JsonElement> CurrentRunAsync(string space, CancellationToken ct = default) =>

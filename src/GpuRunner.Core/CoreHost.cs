@@ -75,6 +75,7 @@ public static class CoreHost
         app.MapPages().MapMetrics(); // issue 7: web pages, /metrics, /readyz
         HubEndpoints.Map(app, o);
         RunnerEndpoints.Map(app, o);
+        SmokeReportEndpoints.Map(app, o);
         UsageEndpoints.Map(app, o);
         TokenEndpoints.Map(app, o);
         app.MapFallback((HttpContext ctx) => ApiErrors.WriteAsync(ctx, 404, $"no route {ctx.Request.Method} {ctx.Request.Path}", "not_found"));

@@ -34,15 +34,17 @@ public static class EventOrder
         RunStarted => 0,
         DeviceReported => 1,
         StageReported { Stage: Stage.AppStarting } => 2,
-        StageReported { Stage: Stage.Running } => 3,
-        StageReported => 4,
-        RunExited => 5,
-        _ => 6,
+        SmokeReported => 3, // the smoke runs in APP_STARTING, before the app can be RUNNING
+        StageReported { Stage: Stage.Running } => 4,
+        StageReported => 5,
+        RunExited => 6,
+        _ => 7,
     };
 
     public static string? RunOf(SpaceEvent e) => e switch
     {
-        RunStarted r => r.RunId, DeviceReported d => d.RunId, StageReported s => s.RunId, RunExited x => x.RunId, _ => null,
+        RunStarted r => r.RunId, DeviceReported d => d.RunId, StageReported s => s.RunId, RunExited x => x.RunId,
+        SmokeReported sm => sm.RunId, _ => null,
     };
 
     private static int Class(SpaceEvent e) => e switch { Created => 0, HeartbeatsLost or SleepDue or HeartbeatsResumed => 2, _ => 1 };

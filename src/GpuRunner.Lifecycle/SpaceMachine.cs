@@ -17,6 +17,9 @@ public sealed record Step(SpaceState State, IReadOnlyList<UsageInterval> Closed)
 public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy policy)
 {
     public const string Unmatched = "unmatched";
+    /// <summary>Billed flavor of a run whose smoke test found a platform hardware fault: $0.</summary>
+    public const string HardwareFaultBilled = "hardware-fault";
+    public static readonly string[] SmokeLevels = ["quick", "standard"];
     public static readonly HashSet<string> Sdks = ["docker", "gradio", "streamlit", "static"];
 
     public HardwareCatalogue Catalogue { get; } = catalogue;
@@ -216,7 +219,7 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
                     throw new LifecycleException(LifecycleErrorKind.IllegalTransition,
                         $"{s.Id} is {s.Stage.ToWire()}: a runner cannot start it (only its owner can restart it)");
                 if (string.IsNullOrWhiteSpace(r.RunId)) throw Bad("runId is required");
-                return s with { RunId = r.RunId, RunStartedAtMs = e.AtMs, DetectedFlavor = null, Mismatch = null };
+                return s with { RunId = r.RunId, RunStartedAtMs = e.AtMs, DetectedFlavor = null, Mismatch = null, HardwareFault = null };
             case StageReported sr:
                 EnsureRun(s, sr.RunId);
                 return ReportedStage(s, sr);
@@ -251,6 +254,11 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
                 if (s.Stage != Stage.Running) return s;
                 StageMachine.Ensure(s.Stage, Stage.Stopped, Actor.Core, s.Id);
                 return Move(s, Stage.Stopped, e.AtMs) with { Asleep = true };
+            case SmokeReported sm:
+                return Smoke(s, sm);
+            case SmokeLevelSet sl:
+                if (!SmokeLevels.Contains(sl.Level)) throw Bad($"smoke level on upgrade must be quick or standard, got '{sl.Level}'");
+                return s with { SmokeOnUpgrade = sl.Level };
             case DeleteRequested:
                 StageMachine.Ensure(s.Stage, Stage.Deleting, Actor.Owner, s.Id);
                 return Move(s, Stage.Deleting, e.AtMs);
@@ -296,13 +304,33 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
         }
     }
 
-    /// <summary>Failing: RUNTIME_ERROR, then paused automatically (so billing stops and it stays down).</summary>
+    /// <summary>
+    /// A smoke report of the current run. A fault makes the run unbilled (<see cref="Rate"/>) unless the core received it
+    /// only after the run was RUNNING (<see cref="SmokeReported.AfterRunning"/>); a clean report on the
+    /// requested flavor is the new proven hardware. A report of another flavor (a late one of the old hardware)
+    /// proves nothing new.
+    /// </summary>
+    private static SpaceState Smoke(SpaceState s, SmokeReported sm)
+    {
+        EnsureRun(s, sm.RunId);
+        if (sm.Fault is not null) return s with { HardwareFault = new HardwareFault(sm.RunId, sm.Flavor, sm.Fault, sm.AtMs, sm.AfterRunning) };
+        return sm.Flavor == s.RequestedFlavor && sm.Verdict is "PASS" or "WARN"
+            ? s with { HardwareFault = null, Verified = new VerifiedHardware(sm.Flavor, sm.GpuUuids, sm.RunId, sm.AtMs) }
+            : s with { HardwareFault = null };
+    }
+
+    /// <summary>Failing: RUNTIME_ERROR, then paused automatically (so billing stops and it stays down). After a
+    /// hardware fault of this run the failure is the platform's, and the reasons say so.</summary>
     private SpaceState Fail(SpaceState s, Actor by, long at, string why)
     {
         StageMachine.Ensure(s.Stage, Stage.RuntimeError, by, s.Id);
-        var failed = Move(s, Stage.RuntimeError, at) with { LastError = why };
+        var platform = s.HardwareFault is { } hf && hf.RunId == s.RunId ? $"platform hardware fault ({hf.Summary}); " : "";
+        var failed = Move(s, Stage.RuntimeError, at) with { LastError = platform + why };
         StageMachine.Ensure(Stage.RuntimeError, Stage.Paused, Actor.Core, s.Id);
-        return Move(failed, Stage.Paused, at) with { PauseReason = "auto-paused after a runtime error: " + why };
+        return Move(failed, Stage.Paused, at) with
+        {
+            PauseReason = platform.Length > 0 ? "auto-paused after a " + platform + why : "auto-paused after a runtime error: " + why,
+        };
     }
 
     /// <summary>A stage change; it ends sleep and a lost-heartbeats failure (the handlers set them again after).</summary>
@@ -347,6 +375,8 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
     public (string Requested, string Billed, long Hourly)? Rate(SpaceState s)
     {
         var id = s.CurrentFlavor ?? s.RequestedFlavor;
+        // The run's own smoke test found the hardware faulty: the platform's fault, never billed.
+        if (s.HardwareFault is { Billed: false } hf && hf.RunId == s.RunId) return (id, HardwareFaultBilled, 0);
         var current = Catalogue.Find(id);
         var price = current?.HourlyMicroUsd ?? 0;
         if (s.Mismatch is { } m && m.Requested == id)

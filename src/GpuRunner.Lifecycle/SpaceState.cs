@@ -8,6 +8,13 @@ public sealed record OpenInterval(long StartMs, string RequestedFlavor, string B
 /// <summary>A runner's device report named other hardware than the Space requested.</summary>
 public sealed record HardwareMismatch(string Requested, string? Detected, string Summary, long AtMs);
 
+/// <summary>The hardware a smoke report last proved: the flavor the Space asked for then, and its GPUs.</summary>
+public sealed record VerifiedHardware(string Flavor, IReadOnlyList<string> GpuUuids, string RunId, long AtMs);
+
+/// <summary>A run's smoke test found the platform's hardware faulty (wrong card, memory errors, far below spec).
+/// <see cref="Billed"/>: the core received the report only after the run was RUNNING, so it does not lower the bill.</summary>
+public sealed record HardwareFault(string RunId, string Flavor, string Summary, long AtMs, bool Billed = false);
+
 /// <summary>
 /// A Space's whole state. Immutable: <see cref="SpaceMachine"/> returns a new one per event, so a refused event
 /// can never leave a half-applied state behind.
@@ -36,6 +43,12 @@ public sealed record SpaceState
     public long? RunStartedAtMs { get; init; }
     public string? DetectedFlavor { get; init; }
     public HardwareMismatch? Mismatch { get; init; }
+    /// <summary>Last hardware a smoke report proved healthy; a run on other hardware smokes before its app starts.</summary>
+    public VerifiedHardware? Verified { get; init; }
+    /// <summary>The current run's smoke test failed on the platform's hardware: that run is not billed.</summary>
+    public HardwareFault? HardwareFault { get; init; }
+    /// <summary>Smoke level on a hardware change: null/"quick" (default) or "standard".</summary>
+    public string? SmokeOnUpgrade { get; init; }
     public OpenInterval? Open { get; init; }
     public string? PauseReason { get; init; }
     public string? LastError { get; init; }
@@ -74,6 +87,8 @@ public sealed record SpaceState
 [JsonDerivedType(typeof(SleepDue), "sleep")]
 [JsonDerivedType(typeof(DeleteRequested), "delete")]
 [JsonDerivedType(typeof(HeartbeatsResumed), "resumed")]
+[JsonDerivedType(typeof(SmokeReported), "smoke")]
+[JsonDerivedType(typeof(SmokeLevelSet), "smokelevel")]
 public abstract record SpaceEvent
 {
     public long AtMs { get; init; }
@@ -104,3 +119,11 @@ public sealed record DeleteRequested : SpaceEvent;
 /// <summary>Made by the core when a heartbeat of the failed run arrives dated after <see cref="LostAtMs"/>: the run was
 /// alive through the silence, so that lost-heartbeats conclusion is void (the fold skips it). `AtMs` = LostAtMs.</summary>
 public sealed record HeartbeatsResumed(long LostAtMs) : SpaceEvent;
+/// <summary>A runner's smoke report, as the core judged it: <see cref="Flavor"/> is the flavor it tested against,
+/// <see cref="Fault"/> the core's summary of what failed (null when nothing did). The report itself is the event's detail.
+/// <see cref="AfterRunning"/>: set by the core when it received the report after the run was already RUNNING (its own
+/// evidence): such a fault is shown, but does not lower the bill.</summary>
+public sealed record SmokeReported(string RunId, string Flavor, string Verdict, IReadOnlyList<string> GpuUuids, string? Fault,
+    bool AfterRunning = false) : SpaceEvent;
+/// <summary>The owner's smoke level on a hardware change: "quick" or "standard".</summary>
+public sealed record SmokeLevelSet(string Level) : SpaceEvent;

@@ -28,11 +28,17 @@ public static class ExecCommand
         {
             Description = $"When the core pauses the Space or puts it to sleep, stop the app and exit ({ExecRunner.StoppedByCoreCode}; {ExecRunner.RescheduleCode} when other hardware is requested) instead of waiting for a restart or a visit.",
         };
+        var smoke = new Option<string>("--smoke")
+        {
+            Description = "Smoke-test the GPUs before the app starts: changed (hardware not proven for this Space before), always, never.",
+            DefaultValueFactory = _ => "changed",
+        };
+        smoke.AcceptOnlyFromAmong("changed", "always", "never");
         var command = new Argument<string[]>("command") { Description = "The app and its arguments, after --.", Arity = ArgumentArity.OneOrMore };
 
         var exec = new Command("exec", "Run the app (after --), report its stages, heartbeats and exit to the core, and exit with its code.")
         {
-            Core, Space, Token, require, readyPort, readyHttp, readyLog, heartbeat, grace, exitWhenStopped, CommonOptions.Verbose, command,
+            Core, Space, Token, require, readyPort, readyHttp, readyLog, heartbeat, grace, exitWhenStopped, smoke, CommonOptions.Verbose, command,
         };
         // Synchronous on purpose: System.CommandLine installs its own SIGINT/SIGTERM handler for asynchronous actions
         // (cancel, then exit 130/143 two seconds later), which would cut the app's grace period and orphan it.
@@ -40,7 +46,7 @@ public static class ExecCommand
         {
             var options = Options(parse.GetValue(command)!, parse.GetValue(require), parse.GetValue(readyPort),
                 parse.GetValue(readyHttp), parse.GetValue(readyLog), parse.GetValue(heartbeat), parse.GetValue(grace),
-                Environment.GetEnvironmentVariable) with { ExitWhenStopped = parse.GetValue(exitWhenStopped) };
+                Environment.GetEnvironmentVariable) with { ExitWhenStopped = parse.GetValue(exitWhenStopped), Smoke = Enum.Parse<SmokePolicy>(parse.GetValue(smoke)!, ignoreCase: true) };
             var settings = CoreSettings.Resolve(parse.GetValue(Core), parse.GetValue(Space), parse.GetValue(Token));
             return RunAsync(console, options, settings, parse.GetValue(CommonOptions.Verbose));
         }).GetAwaiter().GetResult());
@@ -57,7 +63,8 @@ public static class ExecCommand
         {
             using var client = ExecServices.DesiredClient(settings);
             var desired = client is null ? null : new CoreDesiredSource(client, io.Log.Line);
-            var runner = new ExecRunner(options, io, events, ExecServices.DeviceReporter(io.Log, verbose), sampler, desired);
+            var runner = new ExecRunner(options, io, events, ExecServices.DeviceReporter(io.Log, verbose), sampler, desired,
+                ExecServices.SmokeTest(options.Smoke, settings, io.Log));
             return (ReturnCode)await runner.RunAsync();
         }
         finally

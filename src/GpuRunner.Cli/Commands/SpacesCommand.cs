@@ -6,7 +6,7 @@ using GpuRunner.Client;
 namespace GpuRunner.Cli.Commands;
 
 /// <summary>
-/// `gpurunner spaces create|runtime|hardware|sleeptime|pause|restart|usage|token [--list|--revoke ID]|tokens`: the core's
+/// `gpurunner spaces create|runtime|hardware|upgrade|sleeptime|pause|restart|usage|token [--list|--revoke ID]|tokens`: the core's
 /// Space API from a shell.
 /// --core/--token or GPURUNNER_CORE_URL/GPURUNNER_TOKEN. Exit 2 when the core refuses (its `error` is printed) or
 /// cannot be reached.
@@ -184,10 +184,11 @@ public static class SpacesCommand
             });
             root.Subcommands.Add(c);
         }
+        root.Subcommands.Add(SpacesUpgradeCommand.Create(console)); // hardware change + wait for its smoke report
         return root;
     }
 
-    private static SpacesClient Client(ParseResult p)
+    internal static SpacesClient Client(ParseResult p)
     {
         var url = p.GetValue(Core);
         if (string.IsNullOrWhiteSpace(url)) throw new CommandException("no core URL: pass --core URL or set GPURUNNER_CORE_URL");

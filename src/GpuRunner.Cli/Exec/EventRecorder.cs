@@ -96,6 +96,10 @@ public sealed class EventRecorder : IAsyncDisposable
     public void Device(System.Text.Json.JsonElement report) =>
         Store(RunnerRoute.Device, id => RunnerClient.Serialize(new DeviceEvent(id, Now, RunId, report)));
 
+    /// <summary>A smoke report (already without its samples: <see cref="SmokeOnStart.ForCore"/>).</summary>
+    public void Smoke(System.Text.Json.JsonElement report) =>
+        Store(RunnerRoute.Smoke, id => RunnerClient.Serialize(new SmokeEvent(id, Now, RunId, report)));
+
     public void Stage(string stage, string? message = null, DateTimeOffset? at = null)
     {
         _log.Line(message is null ? $"stage {stage}" : $"stage {stage}: {FirstLine(message)}");

@@ -16,7 +16,8 @@ public sealed record ExecOptions(
     TimeSpan? Grace = null,
     TimeSpan? FlushBudget = null,
     TimeSpan? StopFlushBudget = null,
-    bool ExitWhenStopped = false)
+    bool ExitWhenStopped = false,
+    SmokePolicy Smoke = SmokePolicy.Changed)
 {
     public static readonly TimeSpan DefaultHeartbeat = TimeSpan.FromSeconds(30);
     /// <summary>Under Docker's default 10 s stop timeout, leaving time for the final events.</summary>
@@ -38,7 +39,7 @@ public sealed record ExecIO(Stream Out, Stream Err, RunnerLog Log, bool StdinIsT
 /// or one of the codes below.
 /// </summary>
 public sealed class ExecRunner(ExecOptions options, ExecIO io, EventRecorder events, IDeviceReporter reporter,
-    IHeartbeatSampler sampler, IDesiredSource? desired = null)
+    IHeartbeatSampler sampler, IDesiredSource? desired = null, SmokeOnStart? smoke = null)
 {
     /// <summary>Code when --require is set and verify FAILed (the app never started).</summary>
     public const int VerifyFailedCode = 1;
@@ -96,6 +97,14 @@ public sealed class ExecRunner(ExecOptions options, ExecIO io, EventRecorder eve
                 return VerifyFailedCode;
             }
             if (report.Failed) _log.Line("verify FAILED: starting the app anyway (use --require to refuse)");
+        }
+
+        // 1b. Smoke-test hardware not proven before (SmokeOnStart), in APP_STARTING so it is not billed.
+        if (smoke is not null && !await smoke.RunAsync(events, options.Require))
+        {
+            events.Exit(VerifyFailedCode, null, "gpurunner: hardware smoke test FAILED; the app was not started (--require)");
+            await events.FlushAsync(options.FlushBudget ?? ExecOptions.DefaultFlushBudget);
+            return VerifyFailedCode;
         }
 
         // 2. Run the app; again as a new run each time the core restarts or wakes the Space.

@@ -1,5 +1,7 @@
 using GpuRunner.Cli.Infrastructure;
 using GpuRunner.Client;
+using GpuRunner.Diagnostics.Catalogue;
+using GpuRunner.Diagnostics.Smoke;
 
 namespace GpuRunner.Cli.Exec;
 
@@ -17,6 +19,28 @@ public static class ExecServices
         DeviceReporterOverride?.Invoke(log) ?? new VerifyDeviceReporter(log, verbose);
 
     public static IHeartbeatSampler HeartbeatSampler(RunnerLog log) => new NvmlHeartbeatSampler(log.Line);
+
+    /// <summary>Tests swap the GPUs the smoke test sees (a host-memory double) without touching the commands.</summary>
+    public static Func<ISmokeBackend>? SmokeBackendOverride { get; set; }
+
+    /// <summary>The smoke test before the app starts; null for --smoke never. It asks the core (when there is one)
+    /// which hardware was proven, with its own short timeout.</summary>
+    public static SmokeOnStart? SmokeTest(SmokePolicy policy, CoreSettings? core, RunnerLog log, Func<HttpClient?>? http = null)
+    {
+        if (policy == SmokePolicy.Never) return null;
+        Func<CancellationToken, Task<SmokeBaseline>>? baseline = null;
+        if (core is not null)
+            baseline = async ct =>
+            {
+                using var client = new RunnerClient(core.Url, core.Space, core.Token, http?.Invoke(), SmokeOnStart.BaselineTimeout);
+                return await client.GetSmokeBaselineAsync(ct);
+            };
+        HardwareCatalogue catalogue;
+        try { catalogue = HardwareCatalogue.Resolve(null); }
+        catch (CatalogueException e) { throw new CommandException(e.Message); }
+        return new SmokeOnStart(policy, baseline, SmokeBackendOverride ?? SmokeBackends.Open, catalogue, log,
+            Path.Combine(DataDirectory.Resolve(), "smoke"));
+    }
 
     /// <summary>The data directory, then a per-user temp folder (a read-only image), then memory.</summary>
     public static IEnumerable<string> OutboxDirectories() =>

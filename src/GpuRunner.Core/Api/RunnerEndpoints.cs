@@ -18,7 +18,7 @@ public static class RunnerEndpoints
     public sealed record HeartbeatBody(string? EventId, DateTimeOffset? At, string? RunId, JsonElement? Gpus);
     public sealed record ExitBody(string? EventId, DateTimeOffset? At, string? RunId, int? ExitCode, string? Signal, string? StderrTail);
 
-    private const string PrincipalKey = "gpurunner.principal";
+    internal const string PrincipalKey = "gpurunner.principal";
 
     public static void Map(IEndpointRouteBuilder app, CoreOptions o)
     {
@@ -42,6 +42,7 @@ public static class RunnerEndpoints
             await Send(ctx, core, ns, name, Parse(await Http.BodyAsync<HeartbeatBody>(ctx, o.MaxBodyBytes))));
         g.MapPost("/exit", async (string ns, string name, HttpContext ctx, CoreService core) =>
             await Send(ctx, core, ns, name, Parse(await Http.BodyAsync<ExitBody>(ctx, o.MaxBodyBytes))));
+        SmokeReportEndpoints.MapRunner(g, o); // POST smoke, GET smoke/baseline
 
         // Several events in one request: {"events": [{"route": "heartbeat", "body": {...the route's body...}}, ...]}.
         // Each is answered on its own, in order, with the status and body its own route would have given; the
@@ -79,7 +80,7 @@ public static class RunnerEndpoints
     {
         if (item.ValueKind != JsonValueKind.Object || !item.TryGetProperty("route", out var r) || r.ValueKind != JsonValueKind.String
             || !item.TryGetProperty("body", out var body) || body.ValueKind != JsonValueKind.Object)
-            throw new ApiException(400, "each batch entry must be {\"route\": \"heartbeat|stage|device|exit|runs\", \"body\": {...}}");
+            throw new ApiException(400, "each batch entry must be {\"route\": \"heartbeat|stage|device|exit|runs|smoke\", \"body\": {...}}");
         return r.GetString() switch
         {
             "runs" => Parse(body.Deserialize(CoreJson.Info<RunBody>())!),
@@ -87,7 +88,8 @@ public static class RunnerEndpoints
             "stage" => Parse(body.Deserialize(CoreJson.Info<StageBody>())!),
             "heartbeat" => Parse(body.Deserialize(CoreJson.Info<HeartbeatBody>())!),
             "exit" => Parse(body.Deserialize(CoreJson.Info<ExitBody>())!),
-            var other => throw new ApiException(400, $"unknown route '{other}' in a batch (heartbeat, stage, device, exit, runs)"),
+            "smoke" => SmokeReportEndpoints.Parse(body.Deserialize(CoreJson.Info<SmokeReportEndpoints.SmokeBody>())!),
+            var other => throw new ApiException(400, $"unknown route '{other}' in a batch (heartbeat, stage, device, exit, runs, smoke)"),
         };
     }
 
@@ -138,7 +140,7 @@ public static class RunnerEndpoints
         return new RunnerInput(run, b.EventId!, new RunExited(run, b.ExitCode.Value, Trim(b.Signal, 64), Trim(b.StderrTail, 8000)) { AtMs = at }, at, null, null);
     }
 
-    private static (long At, string RunId) Common(string? eventId, DateTimeOffset? at, string? runId)
+    internal static (long At, string RunId) Common(string? eventId, DateTimeOffset? at, string? runId)
     {
         if (string.IsNullOrWhiteSpace(eventId)) throw new ApiException(400, "'eventId' is required (client-made, unique per Space and run)");
         if (at is null) throw new ApiException(400, "'at' is required (RFC 3339 UTC time the event happened)");
@@ -146,7 +148,7 @@ public static class RunnerEndpoints
         return (at.Value.ToUnixTimeMilliseconds(), runId);
     }
 
-    private static async Task<IResult> Send(HttpContext ctx, CoreService core, string ns, string name, RunnerInput input)
+    internal static async Task<IResult> Send(HttpContext ctx, CoreService core, string ns, string name, RunnerInput input)
     {
         var p = (Principal)ctx.Items[PrincipalKey]!;
         var ack = await core.RunnerEventAsync(p, Http.SpaceId(ns, name), input, ctx.RequestAborted);

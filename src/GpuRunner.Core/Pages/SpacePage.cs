@@ -40,6 +40,7 @@ internal static class SpacePage
         Overview(sb, s, core, requested, current, owner);
         if (canRead) await DeviceAsync(sb, core, s, ct);
         sb.Append("</div>");
+        if (canRead) await SmokeSection.RenderAsync(sb, core, s, ct); // hardware proof: smoke reports, before/after
         Settings(sb, s, core, basePath, owner, u.Session.Csrf);
         if (canRead) await HeldSection.RenderAsync(sb, core, p, s, ct);
         if (canRead) await UsageAsync(sb, ctx, core, s, basePath, ct);

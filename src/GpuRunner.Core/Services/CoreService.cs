@@ -397,6 +397,7 @@ public sealed class CoreService
                     $"eventId '{input.EventId}' of run '{input.RunId}' was already received with a different payload ({seen.Kind} at {Time.Format(seen.AtMs)}); a new event needs a new eventId");
             return new Ack(true, input.RunId, s);
         }
+        e = SmokeReports.AtReceipt(s, e); // the core's own evidence: was the run already RUNNING when a fault came in?
         // The runner's stop cannot end billing before the evidence the core already has of that run (clamped).
         var clamped = SpaceMachine.ClampToEvidence(s, e);
         var detail = input.Detail;
@@ -479,7 +480,8 @@ public sealed class CoreService
             nameof(RunStarted) => "run", nameof(DeviceReported) => "device", nameof(RunExited) => "exit",
             nameof(HeartbeatsLost) => "heartbeats-lost", nameof(SleepDue) => "sleep", nameof(Visited) => "visit",
             nameof(PauseRequested) => "pause", nameof(RestartRequested) => "restart", nameof(HardwareRequested) => "hardware",
-            nameof(SleepTimeSet) => "sleeptime", nameof(DeleteRequested) => "delete", nameof(HeartbeatsResumed) => "heartbeats-resumed",
+            nameof(SleepTimeSet) => "sleeptime", nameof(SmokeReported) => "smoke", nameof(SmokeLevelSet) => "smokelevel",
+            nameof(DeleteRequested) => "delete", nameof(HeartbeatsResumed) => "heartbeats-resumed",
             var n => n.ToLowerInvariant(),
         },
     };

@@ -40,6 +40,8 @@ public static class CoreJson
 [JsonSerializable(typeof(RunnerEndpoints.ExitBody))]
 [JsonSerializable(typeof(RunnerEndpoints.BatchBody))]
 [JsonSerializable(typeof(TokenEndpoints.UserTokenBody))]
+[JsonSerializable(typeof(SmokeReportEndpoints.SmokeBody))]
+[JsonSerializable(typeof(SmokeReportEndpoints.SmokeSettingsBody))]
 public sealed partial class CoreJsonContext : JsonSerializerContext;
 
 /// <summary>
@@ -57,6 +59,8 @@ public sealed partial class CoreJsonContext : JsonSerializerContext;
 [JsonSerializable(typeof(long))]
 [JsonSerializable(typeof(decimal))]
 [JsonSerializable(typeof(double))]
+[JsonSerializable(typeof(string[]))]
+[JsonSerializable(typeof(JsonElement))]
 public sealed partial class ApiJsonContext : JsonSerializerContext;
 
 public static class ApiJson
