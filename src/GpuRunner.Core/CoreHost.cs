@@ -69,7 +69,12 @@ public static class CoreHost
         app.Use(ApiErrors.Middleware);
         app.MapGet("/healthz", async (CoreService c, HttpContext ctx) =>
         {
-            await c.Store.GetSpaceAsync("healthz/probe", ctx.RequestAborted); // the database answers
+            try { await c.Store.GetSpaceAsync("healthz/probe", ctx.RequestAborted); } // the database answers
+            catch (Exception e) when (e is System.Data.Common.DbException or IOException or TimeoutException)
+            {
+                // Out of file descriptors or connections for a moment: unavailable, not a bug (no 500).
+                throw new ApiException(503, "the store does not answer right now; try again");
+            }
             return TypedResults.Ok(new Dictionary<string, object?> { ["status"] = "ok", ["store"] = c.Store.Kind });
         });
         app.MapPages().MapMetrics(); // issue 7: web pages, /metrics, /readyz

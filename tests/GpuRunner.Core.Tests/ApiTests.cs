@@ -533,8 +533,9 @@ public class ApiTests
         var line = Assert.Single(inv.GetProperty("lines").EnumerateArray());
         Assert.Equal(("nv-t4", 500_000L), (line.GetProperty("flavor").GetString(), line.GetProperty("owedMicroUSD").GetInt64()));
 
-        // Figures that are not numbers are unknown (not compared), a GPU entry that is not an object is a 400: never a 500.
-        await c.RunnerAsync("device", new() { ["report"] = new { gpus = new[] { new { name = "Tesla T4", memoryTotalMiB = "lots" } }, host = new { vcpu = "four" } } });
+        // Figures of the wrong type and GPU entries that are not objects are refused at the door (400), never a 500,
+        // and never stored where a page would trip on them.
+        await c.RunnerAsync("device", new() { ["report"] = new { gpus = new[] { new { name = "Tesla T4", memoryTotalMiB = "lots" } }, host = new { vcpu = "four" } } }, status: 400);
         await c.RunnerAsync("device", new() { ["report"] = new { gpus = new[] { 5 } } }, status: 400);
     }
 

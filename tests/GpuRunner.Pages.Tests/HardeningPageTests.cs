@@ -94,6 +94,22 @@ public sealed class HardeningPageTests
     }
 
     [Fact]
+    public void Sessions_are_capped_in_all_and_the_oldest_goes_first()
+    {
+        var clock = new ManualClock(new DateTimeOffset(2026, 11, 3, 9, 0, 0, TimeSpan.Zero));
+        var sessions = new GpuRunner.Core.Pages.PageSessions(clock, maxPerUser: 10, maxTotal: 5);
+        var ids = new List<string>();
+        for (var i = 0; i < 8; i++)
+        {
+            ids.Add(sessions.Create($"user{i}", "hash"));
+            clock.Advance(TimeSpan.FromSeconds(1));
+        }
+        Assert.Equal(5, sessions.Count);
+        Assert.All(ids.Take(3), id => Assert.Null(sessions.Find(id)));
+        Assert.All(ids.Skip(3), id => Assert.NotNull(sessions.Find(id)));
+    }
+
+    [Fact]
     public async Task The_tokens_page_makes_lists_and_revokes_named_tokens()
     {
         await using var core = await TestCore.StartAsync();

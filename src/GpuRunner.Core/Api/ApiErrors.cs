@@ -51,7 +51,7 @@ public static class ApiErrors
     public static (int Status, string Message, string Code) Describe(Exception e) => e switch
     {
         LifecycleException l => (StatusOf(l.Kind), l.Message, KindCode(l.Kind)),
-        ApiException a => (a.Status, a.Message, a.Status switch { 401 => "unauthorized", 413 => "too_large", 429 => "too_many_requests", _ => "bad_request" }),
+        ApiException a => (a.Status, a.Message, a.Status switch { 401 => "unauthorized", 413 => "too_large", 429 => "too_many_requests", 503 => "unavailable", _ => "bad_request" }),
         BadHttpRequestException b => (b.StatusCode, b.StatusCode == 413 ? "request body too large" : BadRequestMessage(b), b.StatusCode == 413 ? "too_large" : "bad_request"),
         JsonException j => (400, Http.JsonError(j), "bad_request"),
         StoreUnavailableException u => (503, u.Message, "unavailable"),

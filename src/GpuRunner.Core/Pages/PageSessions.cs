@@ -29,7 +29,6 @@ internal sealed class PageSessions(TimeProvider clock, int maxPerUser = 10, int 
     private long NowMs => clock.GetUtcNow().ToUnixTimeMilliseconds();
 
     public int Count => _byIdHash.Count;
-    public int CountOf(string user) => _byIdHash.Values.Count(s => s.User == user);
 
     /// <summary>
     /// A new session. Bounded: a user keeps at most <c>maxPerUser</c> sessions and the process at most
