@@ -15,6 +15,8 @@ public class CoreCliTests
     [InlineData("spaces", "runtime", "alice/app", "--core", "not a url")]
     [InlineData("spaces", "runtime", "alice", "--core", "http://127.0.0.1:9")]
     [InlineData("core", "bench", "--runners", "x")]
+    [InlineData("core", "bench", "--instances", "two")]
+    [InlineData("core", "bench", "--instances", "0")]
     public async Task BadInputIsExit2WithOneLine(params string[] args)
     {
         var (code, console) = await TestConsole.RunAsync(args);

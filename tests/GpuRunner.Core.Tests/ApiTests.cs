@@ -463,8 +463,12 @@ public class ApiTests
         await using var c = await TestCore.StartAsync(db, o => { o.RunTimeRules = true; o.TickInterval = TimeSpan.FromMilliseconds(50); });
         await c.CreateSpaceAsync();
         await c.UpAsync();
-        c.Clock.Advance(TimeSpan.FromMinutes(3));
-        await c.RunnerAsync("heartbeat", new());
+        // A heartbeat every minute (within the 90 s lease), so the real-timer service cannot fire in between.
+        for (var m = 0; m < 3; m++)
+        {
+            c.Clock.Advance(TimeSpan.FromMinutes(1));
+            await c.RunnerAsync("heartbeat", new());
+        }
         var cur = await c.ExpectAsync(200, Get, "api/usage/spaces/alice/app/current", TestCore.Alice);
         Assert.True(cur.GetProperty("billing").GetBoolean());
         Assert.Equal(3, Assert.Single(cur.GetProperty("lines").EnumerateArray()).GetProperty("minutes").GetInt64());

@@ -26,7 +26,7 @@ public sealed class PostgresCoreStore : SqlCoreStore
 
     private readonly NpgsqlDataSource _source, _dedicated;
     private readonly string? _schema;
-    private readonly string _describe, _channel, _appName;
+    private readonly string _describe, _channel, _appName, _appPrefix;
     private readonly bool _ownAppName;
     private readonly long _leaderKey, _schemaKey;
     private readonly CancellationTokenSource _stop = new();
@@ -50,12 +50,13 @@ public sealed class PostgresCoreStore : SqlCoreStore
         if (!Mentions(connectionString, "maximumpoolsize", "maxpoolsize")) b.MaxPoolSize = DefaultMaxPoolSize;
         // Instances name themselves so that each can count the others on the server (the max_connections check).
         _ownAppName = string.IsNullOrEmpty(b.ApplicationName);
-        _appName = _ownAppName ? $"gpurunner-core/{Guid.NewGuid():n}"[..23] : b.ApplicationName!;
+        _schema = string.IsNullOrWhiteSpace(b.SearchPath) ? null : b.SearchPath;
+        var scope = $"{b.Database}\0{_schema ?? "public"}";
+        _appPrefix = $"gpurunner-core/{(ulong)Key(scope, "instances", ""):x8}"[..23] + "/";
+        _appName = _ownAppName ? _appPrefix + Guid.NewGuid().ToString("n")[..8] : b.ApplicationName!;
         b.ApplicationName = _appName;
         MaxPoolSize = b.MaxPoolSize;
-        _schema = string.IsNullOrWhiteSpace(b.SearchPath) ? null : b.SearchPath;
         _describe = $"postgres:Host={b.Host};Port={b.Port};Database={b.Database}{(_schema is null ? "" : ";Search Path=" + _schema)}";
-        var scope = $"{b.Database}\0{_schema ?? "public"}";
         _leaderKey = Key(scope, "leader", "time-rules");
         _schemaKey = Key(scope, "schema", "");
         _spaceScope = scope;
@@ -134,7 +135,8 @@ public sealed class PostgresCoreStore : SqlCoreStore
         _listener ??= Task.Run(ListenAsync);
     }
 
-    /// <summary>Warns when the instances on this server could together open more connections than it allows.</summary>
+    /// <summary>Warns when this deployment's instances (same database and schema, as connected now, this one
+    /// included) could together open more connections than the server allows.</summary>
     private void CheckConnectionBudget()
     {
         try
@@ -142,7 +144,8 @@ public sealed class PostgresCoreStore : SqlCoreStore
             using var c = _source.OpenConnection();
             using var cmd = new NpgsqlCommand(
                 "SELECT current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int, " +
-                "(SELECT count(DISTINCT application_name) FROM pg_stat_activity WHERE application_name LIKE 'gpurunner-core/%')", c);
+                "(SELECT count(DISTINCT application_name) FROM pg_stat_activity WHERE starts_with(application_name, $1))", c);
+            cmd.Parameters.Add(new NpgsqlParameter { Value = _appPrefix, NpgsqlDbType = NpgsqlDbType.Text });
             using var r = cmd.ExecuteReader();
             r.Read();
             var (max, others) = (r.GetInt32(0), (int)r.GetInt64(1));
