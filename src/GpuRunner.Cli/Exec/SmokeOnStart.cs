@@ -27,6 +27,8 @@ public sealed class SmokeOnStart(SmokePolicy policy, Func<CancellationToken, Tas
     public static readonly TimeSpan BaselineTimeout = TimeSpan.FromSeconds(5);
     /// <summary>Errors with addresses kept per memtest in the core's copy (the count is always whole).</summary>
     public const int ErrorsSent = 8;
+    /// <summary>Full reports kept in the data directory (one per smoke-tested start, a few MB at most each).</summary>
+    public const int KeptReports = 20;
 
     /// <summary>What the last <see cref="RunAsync"/> measured (null when it did not smoke).</summary>
     public SmokeReport? Report { get; private set; }
@@ -184,6 +186,9 @@ public sealed class SmokeOnStart(SmokePolicy policy, Func<CancellationToken, Tas
             Directory.CreateDirectory(reportDirectory);
             var path = Path.Combine(reportDirectory, $"smoke-{runId}.json");
             File.WriteAllText(path, JsonSerializer.Serialize(report, SmokeJsonContext.Default.SmokeReport));
+            // Bounded: the newest reports only (run ids are time-ordered, so names sort by age).
+            foreach (var old in Directory.GetFiles(reportDirectory, "smoke-*.json").Order(StringComparer.Ordinal).SkipLast(KeptReports))
+                File.Delete(old);
             return $"; full report: {path}";
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

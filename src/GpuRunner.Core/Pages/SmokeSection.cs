@@ -38,6 +38,8 @@ internal static class SmokeSection
         sb.Append("<table class=\"smoke\" id=\"smoke-gpus\"><thead><tr><th>GPU</th>");
         foreach (var (_, label) in SmokeReports.KeyFigures) sb.Append("<th class=\"num\">").Append(Html.E(label)).Append("</th>");
         sb.Append("</tr></thead><tbody>");
+        if (after.Gpus.Count == 0)
+            sb.Append("<tr><td colspan=\"").Append(SmokeReports.KeyFigures.Length + 1).Append("\" class=\"muted\">no GPU was tested</td></tr>");
         foreach (var g in after.Gpus)
         {
             sb.Append("<tr><td>").Append(g.Index).Append(' ').Append(Html.E(g.Name)).Append(" <span class=\"pill pill-").Append(Pill(g.Status)).Append("\">")
