@@ -333,9 +333,14 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
         };
     }
 
-    /// <summary>A stage change; it ends sleep and a lost-heartbeats failure (the handlers set them again after).</summary>
+    /// <summary>A stage change; it ends sleep and a lost-heartbeats failure (the handlers set them again after), and
+    /// a live stage ends "its run stopped" (that run's exit counts again).</summary>
     private static SpaceState Move(SpaceState s, Stage to, long at, bool force = false) =>
-        s.Stage == to && !force ? s : s with { Stage = to, StageSinceMs = at, Asleep = false, LostHeartbeatsAtMs = null };
+        s.Stage == to && !force ? s : s with
+        {
+            Stage = to, StageSinceMs = at, Asleep = false, LostHeartbeatsAtMs = null,
+            StoppedRunId = to.IsAlive() ? null : s.StoppedRunId,
+        };
 
     private static void EnsureRun(SpaceState s, string runId)
     {

@@ -76,4 +76,14 @@ public class SupervisionRulesTests
         Assert.Equal(("paused by the owner", (string?)null), (r2.State.PauseReason, r2.State.LastError));
         Assert.Equal(20 * 60_000L, Ledger.Net(r2.Ledger.Concat(paused.Closed.Select(i => new LedgerEntry(i, +1)))).Keys.Single().Ms);
     }
+
+    [Fact]
+    public void AnExitAfterTheRunsOwnStopChangesNothingUntilTheRunIsLiveAgain()
+    {
+        var d = new Driver().Up(0).Stage(10, Stage.Stopped).On(10, new RunExited("r1", 143, "SIGTERM", null));
+        Assert.Equal((Stage.Stopped, (string?)null), (d.State.Stage, d.State.LastError));
+        d.On(20, new Visited()).Stage(20, Stage.Running).On(30, new RunExited("r1", 1, null, "boom"));
+        Assert.True(d.State.Paused); // a crash of the woken run is a crash
+        Assert.Contains("boom", d.State.LastError);
+    }
 }

@@ -315,4 +315,29 @@ public sealed class PageTests(BrowserFixture fx) : IClassFixture<BrowserFixture>
         Assert.Equal("⚠ T4 · 16 GB", await TextAsync(page, "#badge-mismatch"));
         await ShotAsync(page, "space-mismatch");
     }
+
+    [SkippableFact]
+    public async Task Held_events_and_dead_letters_are_listed_with_why()
+    {
+        var (core, ctx, page) = await OpenAsync();
+        await using var _ = core;
+        await core.CreateSpaceAsync("alice/app", "t4-small");
+        await core.RunAsync("alice/app", "run-1", "t4-small");
+        await core.PostAsync("/api/spaces/alice/app/pause", TestCore.AliceToken);
+        core.Clock.Advance(TimeSpan.FromSeconds(1));
+        await core.RunnerAsync("alice/app", "runs", "run-2", new { host = "test" }, expect: 202); // held: the Space is paused
+        await LoginAsync(page, TestCore.AliceToken);
+        await page.GotoAsync("/spaces/alice/app");
+        Assert.Contains("PAUSED", await TextAsync(page, "#held-events"));
+        Assert.Equal(0, await page.Locator("#dead-letters").CountAsync());
+
+        core.Clock.Advance(TimeSpan.FromMinutes(11)); // past the 10 min hold bound
+        await ((GpuRunner.Core.Services.CoreService)core.App.Services.GetService(typeof(GpuRunner.Core.Services.CoreService))!).TickAsync();
+        await page.GotoAsync("/spaces/alice/app");
+        Assert.Equal(0, await page.Locator("#held-events").CountAsync());
+        var dead = await TextAsync(page, "#dead-letters");
+        Assert.Contains("run-2", dead);
+        Assert.Contains("held 10 min without fitting", dead);
+        await ShotAsync(page, "space-dead-letters");
+    }
 }

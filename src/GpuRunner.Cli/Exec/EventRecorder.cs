@@ -151,6 +151,20 @@ public sealed class EventRecorder : IAsyncDisposable
         return left;
     }
 
+    /// <summary>
+    /// The core will never take what is left (the Space was deleted): stops the sender and parks every pending event
+    /// as a local dead letter with <paramref name="reason"/>, so that no later run keeps resending it.
+    /// </summary>
+    public async Task AbandonAsync(string reason)
+    {
+        if (_outbox is null || _sender is null) return;
+        await _stop.CancelAsync();
+        if (_loop is not null) await _loop;
+        var left = _outbox.Pending(int.MaxValue);
+        foreach (var e in left) _outbox.Park(e.Seq, null, reason, _time.GetUtcNow());
+        if (left.Count > 0) _log.Line($"{left.Count} event(s) not delivered are parked as dead letters in {_outbox.Location}: {reason}");
+    }
+
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync();

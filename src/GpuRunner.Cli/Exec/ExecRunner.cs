@@ -297,7 +297,7 @@ public sealed class ExecRunner(ExecOptions options, ExecIO io, EventRecorder eve
     private async Task<int> DeletedAsync(RunnerDesired d)
     {
         _log.Line($"the Space {d.Reason switch { { Length: > 0 } r => $"is gone ({r})", _ => "was deleted" }}: nothing will run here again; exiting (code {DeletedCode})");
-        await events.FlushAsync(TimeSpan.Zero); // nothing accepts its events any more
+        await events.AbandonAsync("the Space was deleted"); // nothing accepts its events any more
         return DeletedCode;
     }
 

@@ -93,7 +93,7 @@ internal static class SpacePage
             if (owner) sb.Append(" · <span class=\"muted\">this stretch so far ").Append(Html.E(Html.Usd(cost))).Append("</span>");
             sb.Append("</dd>");
         }
-        else sb.Append("<dt>Billing</dt><dd id=\"billing\">not billing <span class=\"muted\">(only RUNNING time is billed)</span></dd>");
+        else sb.Append("<dt>Billing</dt><dd id=\"billing\">not billing <span class=\"muted\">(billed while RUNNING, and while the old hardware serves during a hardware change)</span></dd>");
         if (s.PauseReason is not null && s.Paused) sb.Append("<dt>Paused</dt><dd>").Append(Html.E(s.PauseReason)).Append("</dd>");
         if (s.LastError is not null) sb.Append("<dt>Last error</dt><dd class=\"err\">").Append(Html.E(s.LastError)).Append("</dd>");
         sb.Append("<dt>Owner</dt><dd>").Append(Html.E(s.Owner)).Append(" · sdk ").Append(Html.E(s.Sdk)).Append("</dd>");
