@@ -35,7 +35,7 @@ expect 0 "detect --json" sh -c "'$G' detect --json > '$OUT/detect.json'"
 expect 0 "verify --json" sh -c "'$G' verify --json > '$OUT/verify.json'"
 expect 0 "detect (plain)" "$G" detect
 expect 0 "verify (plain)" "$G" verify
-expect 0 "verify --expect h200" "$G" verify --expect h200 --only tier.match
+expect 0 "verify --expect $GPU_FLAVOR" "$G" verify --expect "$GPU_FLAVOR" --only tier.match
 expect 1 "verify --expect a10g-small (a mismatch must fail)" "$G" verify --expect a10g-small --only tier.match
 
 # --- benchmark: interleaved cold runs, wall time of each; a failed run gives no figure -------------------------

@@ -27,15 +27,15 @@ say "machine: $(nvidia-smi -L 2>&1 | head -1); $(uname -r); $(nproc) CPUs; binar
 
 # The built-in catalogue prices only the source document's seven tiers; an operator's own catalogue adds the H200
 # (priced like the H100 the newer docs list at $10/h: an assumption for this test, not a Spaces price).
-python3 - requirements/tiers.json "$OUT/tiers-h200.json" <<'PY'
+python3 - requirements/tiers.json "$OUT/tiers-gpu.json" "$GPU_FLAVOR" <<'PY'
 import json, sys
 t = json.load(open(sys.argv[1]))
 for f in t["flavors"]:
-    if f["id"] == "h200":
+    if f["id"] == sys.argv[3]:
         f.update({"default": True, "vcpu": 16, "ramGB": 128, "diskGB": 250, "priceMicroUsdPerHour": 10000000})
 json.dump(t, open(sys.argv[2], "w"), indent=1)
 PY
-"$G" core serve --urls "$URL" --db "sqlite:$OUT/core.db" --user "$OWNER=$OWNER_TOKEN" --tick 1 --catalogue "$OUT/tiers-h200.json" > "$OUT/core.log" 2>&1 &
+"$G" core serve --urls "$URL" --db "sqlite:$OUT/core.db" --user "$OWNER=$OWNER_TOKEN" --tick 1 --catalogue "$OUT/tiers-gpu.json" > "$OUT/core.log" 2>&1 &
 CORE_PID=$!
 trap 'kill $CORE_PID 2>/dev/null' EXIT
 for _ in $(seq 1 100); do
@@ -44,9 +44,9 @@ done
 say "core up: $(head -1 "$OUT/core.log")"
 
 export GPURUNNER_CORE_URL="$URL" GPURUNNER_TOKEN="$OWNER_TOKEN"
-timeout 30 "$G" spaces create "$OWNER/torch-app" --hardware h200 >>"$LOG" 2>&1; say "spaces create: exit $?"
-timeout 30 "$G" spaces create "$OWNER/crashy" --hardware h200 >>"$LOG" 2>&1; say "spaces create crashy: exit $?"
-timeout 30 "$G" spaces create "$OWNER/supervised" --hardware h200 >>"$LOG" 2>&1; say "spaces create supervised: exit $?"
+timeout 30 "$G" spaces create "$OWNER/torch-app" --hardware "$GPU_FLAVOR" >>"$LOG" 2>&1; say "spaces create: exit $?"
+timeout 30 "$G" spaces create "$OWNER/crashy" --hardware "$GPU_FLAVOR" >>"$LOG" 2>&1; say "spaces create crashy: exit $?"
+timeout 30 "$G" spaces create "$OWNER/supervised" --hardware "$GPU_FLAVOR" >>"$LOG" 2>&1; say "spaces create supervised: exit $?"
 RT=$(timeout 30 "$G" spaces token "$OWNER/torch-app" 2>>"$LOG" | tail -1)
 RT2=$(timeout 30 "$G" spaces token "$OWNER/crashy" 2>>"$LOG" | tail -1)
 RT3=$(timeout 30 "$G" spaces token "$OWNER/supervised" 2>>"$LOG" | tail -1)

@@ -27,15 +27,15 @@ say "machine: $(nvidia-smi -L 2>&1 | head -1); $(uname -r); $(nproc) CPUs; binar
 
 # The built-in catalogue prices only the source document's seven tiers; an operator's catalogue adds the H200
 # (priced like the H100 the newer docs list at $10/h: an assumption for this test, not a Spaces price).
-python3 - requirements/tiers.json "$OUT/tiers-h200.json" <<'PY'
+python3 - requirements/tiers.json "$OUT/tiers-gpu.json" "$GPU_FLAVOR" <<'PY'
 import json, sys
 t = json.load(open(sys.argv[1]))
 for f in t["flavors"]:
-    if f["id"] == "h200":
+    if f["id"] == sys.argv[3]:
         f.update({"default": True, "vcpu": 16, "ramGB": 128, "diskGB": 250, "priceMicroUsdPerHour": 10000000})
 json.dump(t, open(sys.argv[2], "w"), indent=1)
 PY
-"$G" core serve --urls "$URL" --db "sqlite:$OUT/core.db" --user "$OWNER=$OWNER_TOKEN" --tick 1 --catalogue "$OUT/tiers-h200.json" > "$OUT/core.log" 2>&1 &
+"$G" core serve --urls "$URL" --db "sqlite:$OUT/core.db" --user "$OWNER=$OWNER_TOKEN" --tick 1 --catalogue "$OUT/tiers-gpu.json" > "$OUT/core.log" 2>&1 &
 CORE_PID=$!
 trap 'kill $CORE_PID 2>/dev/null' EXIT
 for _ in $(seq 1 100); do
@@ -60,23 +60,23 @@ run_exec() { # name
 say "exec on cpu-basic (expect: smoke skipped, exit 0)"
 read -r rc1 w1 < <(run_exec cpu); say "exec cpu-basic: exit $rc1, $w1 s wall"; grep -h "smoke" "$OUT/exec-cpu.log" | tee -a "$LOG"
 
-say "spaces upgrade $OWNER/up h200 --wait (background), then exec on the H200 (expect: quick smoke before the app)"
-timeout 400 "$G" spaces upgrade "$OWNER/up" h200 --wait --timeout 300 > "$OUT/upgrade.out" 2> "$OUT/upgrade.err" &
+say "spaces upgrade $OWNER/up $GPU_FLAVOR --wait (background), then exec on the H200 (expect: quick smoke before the app)"
+timeout 400 "$G" spaces upgrade "$OWNER/up" "$GPU_FLAVOR" --wait --timeout 300 > "$OUT/upgrade.out" 2> "$OUT/upgrade.err" &
 UP_PID=$!
 for _ in $(seq 1 100); do
-  timeout 10 "$G" spaces runtime "$OWNER/up" 2>/dev/null | grep -q "requested h200" && break; sleep 0.2
+  timeout 10 "$G" spaces runtime "$OWNER/up" 2>/dev/null | grep -q "requested $GPU_FLAVOR" && break; sleep 0.2
 done
-read -r rc2 w2 < <(run_exec h200); say "exec h200 (smoked): exit $rc2, $w2 s wall"
-grep -h "smoke\|SMOKE\|stage\|started" "$OUT/exec-h200.log" | tee -a "$LOG"
+read -r rc2 w2 < <(run_exec gpu); say "exec $GPU_FLAVOR (smoked): exit $rc2, $w2 s wall"
+grep -h "smoke\|SMOKE\|stage\|started" "$OUT/exec-gpu.log" | tee -a "$LOG"
 wait $UP_PID; rcu=$?
 say "spaces upgrade --wait: exit $rcu"; cat "$OUT/upgrade.out" "$OUT/upgrade.err" | tee -a "$LOG"
 
 say "exec again on the same H200 (expect: proven already, smoke skipped)"
-read -r rc3 w3 < <(run_exec h200-again); say "exec h200 again: exit $rc3, $w3 s wall"; grep -h "smoke" "$OUT/exec-h200-again.log" | tee -a "$LOG"
+read -r rc3 w3 < <(run_exec gpu-again); say "exec $GPU_FLAVOR again: exit $rc3, $w3 s wall"; grep -h "smoke" "$OUT/exec-gpu-again.log" | tee -a "$LOG"
 
 python3 - "$URL" "$OWNER_TOKEN" "$OUT" <<'PY' 2>&1 | tee -a "$LOG"
 import json, re, sys, os, urllib.request, urllib.parse, http.cookiejar
-url, token, out = sys.argv[1:4]
+url, token, out = sys.argv[1:4]; F = os.environ["GPU_FLAVOR"]
 def api(path):
     r = urllib.request.Request(url + path, headers={"Authorization": "Bearer " + token})
     return json.load(urllib.request.urlopen(r, timeout=10))
@@ -95,10 +95,10 @@ html = re.sub(r'(href|src)="/assets/([^"?]+)(\?[^"]*)?"', r'\1="assets/\2"', htm
 open(f"{out}/page/space.html", "w").write(html)
 
 smoke = json.load(open(f"{out}/smoke.json")); rt = json.load(open(f"{out}/runtime.json")); inv = json.load(open(f"{out}/invoice.json"))
-logs = {n: open(f"{out}/exec-{n}.log").read() for n in ("cpu", "h200", "h200-again")}
+logs = {n: open(f"{out}/exec-{n}.log").read() for n in ("cpu", "gpu", "gpu-again")}
 after = smoke["comparison"]["after"] or {}
-took = re.search(r"smoke: (\w+) level on h200 took ([\d.]+) s", logs["h200"])
-print("smoke on the H200:", took.group(0) if took else "MISSING")
+took = re.search(r"smoke: (\w+) level on " + F + r" took ([\d.]+) s", logs["gpu"])
+print(f"smoke on the {F}:", took.group(0) if took else "MISSING")
 for g in after.get("gpus", []):
     print(f"  GPU {g['index']} {g['name']} {g['uuid']}: {g['status']}")
     for f in g["figures"]:
@@ -108,15 +108,15 @@ print(f"runtime: stage {rt['stage']}, hardware {rt['hardware']}; invoice lines {
 upgrade = open(f"{out}/upgrade.out").read()
 checks = {
     "cpu-basic run skipped the smoke test": "smoke: skipped: cpu-basic has no GPU to prove" in logs["cpu"],
-    "h200 run smoked before the app started": bool(took) and logs["h200"].find("smoke GPU 0") < logs["h200"].find("] started sh"),
-    "h200 run's app ran": "bye" in logs["h200"],
-    "second h200 run did not smoke": "smoke: skipped: h200 on these GPUs was proven" in logs["h200-again"],
-    "upgrade --wait proved it": "upgrade PROVEN: h200" in upgrade,
-    "core kept the report": after.get("flavor") == "h200" and after.get("verdict") in ("PASS", "WARN") and smoke["hardwareFault"] is None,
-    "billed as h200": any(l["flavor"] == "h200" and l["hourlyMicroUSD"] == 10000000 for l in inv["lines"]),
-    "page has the proof card": 'id="smoke"' in html and "h200" in html,
+    f"{F} run smoked before the app started": bool(took) and logs["gpu"].find("smoke GPU 0") < logs["gpu"].find("] started sh"),
+    f"{F} run's app ran": "bye" in logs["gpu"],
+    f"second {F} run did not smoke": f"smoke: skipped: {F} on these GPUs was proven" in logs["gpu-again"],
+    "upgrade --wait proved it": f"upgrade PROVEN: {F}" in upgrade,
+    "core kept the report": after.get("flavor") == F and after.get("verdict") in ("PASS", "WARN") and smoke["hardwareFault"] is None,
+    f"billed as {F}": any(l["flavor"] == F and l["hourlyMicroUSD"] == 10000000 for l in inv["lines"]),
+    "page has the proof card": 'id="smoke"' in html and F in html,
 }
 for k, v in checks.items(): print(f"  {'ok ' if v else 'NO '} {k}")
 print("RESULT:", "PASS" if all(checks.values()) else "FAIL")
 PY
-say "wall: cpu-basic exec ${w1} s, h200 exec with smoke ${w2} s, h200 exec without ${w3} s (smoke added $(awk "BEGIN{printf \"%.1f\", $w2 - $w3}") s); exit codes $rc1 $rc2 $rcu $rc3"
+say "wall: cpu-basic exec ${w1} s, $GPU_FLAVOR exec with smoke ${w2} s, $GPU_FLAVOR exec without ${w3} s (smoke added $(awk "BEGIN{printf \"%.1f\", $w2 - $w3}") s); exit codes $rc1 $rc2 $rcu $rc3"
