@@ -65,6 +65,7 @@ public sealed class RunnerClient : IDisposable
         RunnerRoute.Stage => "stage",
         RunnerRoute.Heartbeat => "heartbeat",
         RunnerRoute.Exit => "exit",
+        RunnerRoute.GpuEvent => "gpu-event",
         _ => throw new ArgumentOutOfRangeException(nameof(route)),
     };
 

@@ -36,13 +36,14 @@ public static class EventOrder
         StageReported { Stage: Stage.AppStarting } => 2,
         StageReported { Stage: Stage.Running } => 3,
         StageReported => 4,
+        GpuReported => 4,
         RunExited => 5,
         _ => 6,
     };
 
     public static string? RunOf(SpaceEvent e) => e switch
     {
-        RunStarted r => r.RunId, DeviceReported d => d.RunId, StageReported s => s.RunId, RunExited x => x.RunId, _ => null,
+        RunStarted r => r.RunId, DeviceReported d => d.RunId, StageReported s => s.RunId, RunExited x => x.RunId, GpuReported g => g.RunId, _ => null,
     };
 
     private static int Class(SpaceEvent e) => e switch { Created => 0, HeartbeatsLost or SleepDue => 2, _ => 1 };

@@ -62,6 +62,9 @@ public static class StageMachine
             // Sleep and wake: the core puts an idle Space to sleep; a visit wakes it.
             (Stage.Running, Stage.Stopped, Actor.Core),
             (Stage.Stopped, Stage.AppStarting, Actor.Visitor),
+            // After the platform's GPU fault (the only way RUNTIME_ERROR lasts: an app's own failure is auto-paused at
+            // once), a new run on healthy hardware starts it again.
+            (Stage.RuntimeError, Stage.AppStarting, Actor.Runner),
         };
         foreach (var from in new[] { Stage.AppStarting, Stage.Running, Stage.RunningBuilding, Stage.RunningAppStarting })
         {

@@ -15,7 +15,9 @@ public sealed record ExecOptions(
     TimeSpan? Heartbeat = null,
     TimeSpan? Grace = null,
     TimeSpan? FlushBudget = null,
-    TimeSpan? StopFlushBudget = null)
+    TimeSpan? StopFlushBudget = null,
+    bool GpuWatch = true,
+    TimeSpan? GpuPoll = null)
 {
     public static readonly TimeSpan DefaultHeartbeat = TimeSpan.FromSeconds(30);
     /// <summary>Under Docker's default 10 s stop timeout, leaving time for the final events.</summary>
@@ -34,7 +36,7 @@ public sealed record ExecIO(Stream Out, Stream Err, RunnerLog Log, bool StdinIsT
 /// Returns the app's exit code (128+N when a signal N ended it).
 /// </summary>
 public sealed class ExecRunner(ExecOptions options, ExecIO io, EventRecorder events, IDeviceReporter reporter,
-    IHeartbeatSampler sampler)
+    IHeartbeatSampler sampler, GpuWatch? watch = null)
 {
     /// <summary>Code when --require is set and verify FAILed (the app never started).</summary>
     public const int VerifyFailedCode = 1;
@@ -94,6 +96,7 @@ public sealed class ExecRunner(ExecOptions options, ExecIO io, EventRecorder eve
         using (var forwarder = new SignalForwarder(child, _log, options.Grace ?? ExecOptions.DefaultGrace, io.StdinIsTerminal).Install())
         {
             _log.Line($"started {Describe(options.Command)} (pid {child.Pid}); RUNNING once {probe.Description}");
+            watch?.Start();
             events.Stage(RunnerStages.AppStarting, at: launchedAt);
 
             using var stopWatching = new CancellationTokenSource();
@@ -142,7 +145,10 @@ public sealed class ExecRunner(ExecOptions options, ExecIO io, EventRecorder eve
         else
         {
             var tail = _stderrTail.Text();
-            events.Stage(RunnerStages.RuntimeError, tail is null ? how : $"{how}\n{tail}", _exitedAt);
+            // A GPU fault seen while the app ran is named first: it, not the stderr tail, says whose fault it was.
+            var cause = watch?.CauseOfCrash(TimeSpan.FromSeconds(1));
+            var message = tail is null ? how : $"{how}\n{tail}";
+            events.Stage(RunnerStages.RuntimeError, cause is null ? message : $"{cause}\n{message}", _exitedAt);
         }
         events.Exit(exitCode, signalName, exitCode == 0 ? null : _stderrTail.Text(), _exitedAt);
     }

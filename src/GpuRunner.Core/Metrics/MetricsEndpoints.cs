@@ -67,6 +67,7 @@ public static class MetricsEndpoints
             var sb = new StringBuilder(4096);
             metrics.WriteIngest(sb);
             await gauges.WriteAsync(sb, ctx.RequestAborted);
+            app.Services.GetRequiredService<GpuTelemetry>().Write(sb);
             return Results.Text(sb.ToString(), "text/plain; version=0.0.4; charset=utf-8");
         });
 

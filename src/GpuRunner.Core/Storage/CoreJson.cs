@@ -37,6 +37,7 @@ public static class CoreJson
 [JsonSerializable(typeof(RunnerEndpoints.StageBody))]
 [JsonSerializable(typeof(RunnerEndpoints.HeartbeatBody))]
 [JsonSerializable(typeof(RunnerEndpoints.ExitBody))]
+[JsonSerializable(typeof(RunnerEndpoints.GpuEventBody))]
 [JsonSerializable(typeof(RunnerEndpoints.BatchBody))]
 public sealed partial class CoreJsonContext : JsonSerializerContext;
 
