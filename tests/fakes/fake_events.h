@@ -1,6 +1,7 @@
 /* Scripted GPU events of the fake libnvidia-ml.so.1 (included by fake_nvml.c after `devices`).
  * FAKE_NVML_EVENTS=what@seconds,...   what: xid:<n>, dbe, sbe, clock, power_source, replay; seconds after the
- * process's first nvmlInit_v2. Events are on GPU 0. nvmlEventSetWait_v2 delivers each due event once, to a set
+ * process's first nvmlInit_v2, or after its first nvmlEventSetCreate once there is one. `what@trigger`: due once
+ * the file FAKE_NVML_TRIGGER_FILE exists (a test's signal instead of a time). Events are on GPU 0. nvmlEventSetWait_v2 delivers each due event once, to a set
  * that registered its type; the counters (ECC, PCIe replays) count the due ones, so a poll sees the same facts. */
 #include <time.h>
 #include <stdio.h>
@@ -38,7 +39,7 @@ static void fake_events_start(void) {
         if (!at || (end && at > end)) break;
         size_t n = (size_t)(at - v) < sizeof e->what - 1 ? (size_t)(at - v) : sizeof e->what - 1;
         memcpy(e->what, v, n); e->what[n] = 0;
-        e->due = atof(at + 1);
+        e->due = !strncmp(at + 1, "trigger", 7) ? -1 : atof(at + 1);
         if (!strncmp(e->what, "xid:", 4)) { e->type = 0x8; e->data = strtoull(e->what + 4, 0, 10); e->what[3] = 0; }
         else if (!strcmp(e->what, "sbe")) e->type = 0x1;
         else if (!strcmp(e->what, "dbe")) e->type = 0x2;
@@ -52,12 +53,18 @@ static void fake_events_start(void) {
 
 static double fake_elapsed(void) { return scripted_count < 0 ? 0 : fake_now() - t0; }
 
+static int fake_is_due(const fake_event *e) {
+    if (e->due >= 0) return e->due <= fake_elapsed();
+    const char *trigger = getenv("FAKE_NVML_TRIGGER_FILE");
+    return trigger && *trigger && access(trigger, F_OK) == 0;
+}
+
 /* How many scripted `what` events are due by now (device 0 only). */
 static unsigned fake_events_due(int device, const char *what) {
     unsigned n = 0;
     if (device != 0) return 0;
     for (int i = 0; i < scripted_count; i++)
-        if (!strcmp(scripted[i].what, what) && scripted[i].due <= fake_elapsed()) n++;
+        if (!strcmp(scripted[i].what, what) && fake_is_due(&scripted[i])) n++;
     return n;
 }
 
@@ -74,7 +81,7 @@ static void fake_signal_lost(void) {
 static int fake_lost(int device) {
     if (device != 0) return 0;
     for (int i = 0; i < scripted_count; i++)
-        if (scripted[i].type == 0x8 && scripted[i].data == 79 && scripted[i].due <= fake_elapsed()) return 1;
+        if (scripted[i].type == 0x8 && scripted[i].data == 79 && fake_is_due(&scripted[i])) return 1;
     return 0;
 }
 #define LOST(d) do { if (fake_lost(DEVICE_INDEX(d))) { fake_signal_lost(); return GPU_IS_LOST; } } while (0)
@@ -82,7 +89,13 @@ static int fake_lost(int device) {
 typedef struct { nvmlDevice_t device; unsigned long long eventType, eventData; unsigned gpuInstanceId, computeInstanceId; } nvmlEventData_t;
 static int the_set; /* one set is enough for a fake */
 
-nvmlReturn_t nvmlEventSetCreate(void **set) { *set = &the_set; return OK; }
+/* The script's clock restarts when the first event set is made: "an Xid 79 N seconds after the watch started". */
+nvmlReturn_t nvmlEventSetCreate(void **set) {
+    static int created;
+    if (!created++) t0 = fake_now();
+    *set = &the_set;
+    return OK;
+}
 nvmlReturn_t nvmlEventSetFree(void *set) { memset(registered, 0, sizeof registered); return OK; }
 
 nvmlReturn_t nvmlDeviceGetSupportedEventTypes(nvmlDevice_t d, unsigned long long *types) {
@@ -106,10 +119,11 @@ nvmlReturn_t nvmlEventSetWait_v2(void *set, nvmlEventData_t *data, unsigned time
         for (int i = 0; i < scripted_count; i++) {
             fake_event *e = &scripted[i];
             if (e->delivered || !(registered[0] & e->type)) continue;
-            if (!next || e->due < next->due) next = e;
+            if (fake_is_due(e)) { next = e; break; }
+            if (e->due >= 0 && (!next || e->due < next->due)) next = e;
         }
         double now = fake_elapsed();
-        if (next && next->due <= now) {
+        if (next && fake_is_due(next)) {
             next->delivered = 1;
             memset(data, 0, sizeof *data);
             data->device = &devices[0];
@@ -118,10 +132,11 @@ nvmlReturn_t nvmlEventSetWait_v2(void *set, nvmlEventData_t *data, unsigned time
             if (next->type == 0x8 && next->data == 79) fake_signal_lost();
             return OK;
         }
+        if (now >= deadline) return TIMEOUT;
+        /* Sleep until the next timed event or the deadline, in slices of at most 50 ms (a trigger file may appear). */
         double until = next && next->due < deadline ? next->due : deadline;
-        if (until <= now) return TIMEOUT;
+        if (until > now + 0.05) until = now + 0.05;
         usleep((useconds_t)((until - now) * 1e6) + 1000);
-        if (!next && fake_elapsed() >= deadline) return TIMEOUT;
     }
 }
 

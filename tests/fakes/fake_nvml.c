@@ -8,7 +8,7 @@
  *   FAKE_GPU_UTIL=<pct>   SM (and memory) utilisation; FAKE_NVML_THROTTLE=<hex bits>   clock event reasons
  *   FAKE_NVML_PROCESS_MIB=<MiB>   each child process of the caller shows up in per-process accounting with it
  * Scripted GPU events (fake_events.h): FAKE_NVML_EVENTS=xid:79@2,dbe@1,sbe@0.5,clock@0.2,replay@1
- *   (what @ seconds after the first nvmlInit_v2); FAKE_NVML_UNSUPPORTED=events makes event registration
+ *   (what @ seconds after the first nvmlInit_v2, or after the first nvmlEventSetCreate); FAKE_NVML_UNSUPPORTED=events makes event registration
  *   NOT_SUPPORTED (as in many containers), so callers poll. Once an Xid 79 is due, device reads answer
  *   NVML_ERROR_GPU_IS_LOST; FAKE_NVML_LOST_FILE names a file created when a caller first learns of it.
  * nvmlDeviceGetCurrentClocksEventReasons is deliberately absent (an older driver): callers must fall back to
@@ -101,6 +101,7 @@ nvmlReturn_t nvmlDeviceGetPciInfo_v3(nvmlDevice_t d, nvmlPciInfo_t *p) {
     return OK;
 }
 nvmlReturn_t nvmlDeviceGetMemoryInfo(nvmlDevice_t d, nvmlMemory_t *m) {
+    LOST(d);
     unsigned long long mib = strtoull(fake_env("FAKE_GPU_MEM_MIB", "23028"), 0, 10);
     m->total = mib << 20; m->used = 513ull << 20; m->free = m->total - m->used;
     return OK;

@@ -63,9 +63,23 @@ public sealed class GpuTelemetry(TimeProvider clock)
                 if (GpuEvents.Reading(gpu, field) is { } n && n > 0)
                     Interlocked.Add(ref _ecc.GetOrAdd((spaceId, index, type), _ => new Box()).Value, (long)n);
         }
-        // Heartbeats may arrive out of order (the outbox): keep the newest.
-        _latest.AddOrUpdate(spaceId, readings, (_, old) => old.Values.FirstOrDefault()?.AtMs > input.AtMs ? old : readings);
+        // Heartbeats may arrive out of order (the outbox): keep the newest. A reading that stops answering (e.g. every
+        // reading of a GPU that fell off the bus) keeps its last value until the Space goes quiet.
+        _latest.AddOrUpdate(spaceId, readings, (_, old) =>
+        {
+            if (old.Values.FirstOrDefault()?.AtMs > input.AtMs) return old;
+            foreach (var (gpu, r) in old)
+                readings[gpu] = readings.TryGetValue(gpu, out var now) ? Merge(now, r) : r with { AtMs = input.AtMs };
+            return readings;
+        });
     }
+
+    private static GpuReading Merge(GpuReading now, GpuReading before) => now with
+    {
+        Util = now.Util ?? before.Util, MemUtil = now.MemUtil ?? before.MemUtil, MemUsedMiB = now.MemUsedMiB ?? before.MemUsedMiB,
+        TempC = now.TempC ?? before.TempC, PowerW = now.PowerW ?? before.PowerW, SmClockMHz = now.SmClockMHz ?? before.SmClockMHz,
+        Throttle = now.Throttle ?? before.Throttle, ProcessMemoryMiB = now.ProcessMemoryMiB ?? before.ProcessMemoryMiB,
+    };
 
     /// <summary>The latest readings of a Space heard from recently, by GPU index; empty when none.</summary>
     public IReadOnlyList<GpuReading> Latest(string spaceId) =>
