@@ -58,7 +58,7 @@ public sealed class GpuPagesTests
         var fleet = await root.GetStringAsync("/admin/fleet");
         var rows = Regex.Matches(fleet, "<tr data-space=\"([^\"]+)\" data-health=\"([a-z]+)\"").Select(m => (m.Groups[1].Value, m.Groups[2].Value)).ToList();
         Assert.Equal([("alice/broken", "fault"), ("alice/healthy", "ok")], rows);
-        Assert.Contains("GPU 0: 94% · 20000 MiB · 280 W · 65 °C", fleet);
+        Assert.Contains("GPU 0: 94% · 20000 MiB · 280 W · 65 °C", WebUtility.HtmlDecode(fleet));
         Assert.Contains("the GPU fell off the bus (Xid 79)", fleet);
     }
 
