@@ -146,7 +146,7 @@ public sealed class ExecRunner(ExecOptions options, ExecIO io, EventRecorder eve
         {
             var tail = _stderrTail.Text();
             // A GPU fault seen while the app ran is named first: it, not the stderr tail, says whose fault it was.
-            var cause = watch?.CauseOfCrash(TimeSpan.FromSeconds(1));
+            var cause = watch?.CauseOfCrash(TimeSpan.FromSeconds(3)); // one poll; generous for a loaded machine
             var message = tail is null ? how : $"{how}\n{tail}";
             events.Stage(RunnerStages.RuntimeError, cause is null ? message : $"{cause}\n{message}", _exitedAt);
         }
