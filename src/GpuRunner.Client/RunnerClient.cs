@@ -66,6 +66,7 @@ public sealed partial class RunnerClient : IDisposable
         RunnerRoute.Heartbeat => "heartbeat",
         RunnerRoute.Exit => "exit",
         RunnerRoute.Smoke => "smoke",
+        RunnerRoute.GpuEvent => "gpu-event",
         _ => throw new ArgumentOutOfRangeException(nameof(route)),
     };
 

@@ -8,7 +8,7 @@ namespace GpuRunner.Client;
 // and `at`, the UTC time the event happened (not the time it was sent: the outbox may send it much later).
 
 /// <summary>The route an event goes to, under /api/runner/spaces/{ns}/{name}/.</summary>
-public enum RunnerRoute { Runs, Device, Stage, Heartbeat, Exit, Smoke }
+public enum RunnerRoute { Runs, Device, Stage, Heartbeat, Exit, Smoke, GpuEvent }
 
 // Several stored events go in one request to POST batch: {"events": [{"route": "heartbeat", "body": <its body>}]}.
 
@@ -27,12 +27,22 @@ public sealed record DeviceEvent(string EventId, DateTimeOffset At, string RunId
 
 public sealed record StageEvent(string EventId, DateTimeOffset At, string RunId, string Stage, string? Message = null);
 
-public sealed record GpuHeartbeat(int Index, double? UtilizationPct, long? MemoryUsedMiB, double? TemperatureC, double? PowerW);
+/// <summary>One GPU's readings in a heartbeat (docs/contracts.md lists each field's unit and range). Everything after
+/// <see cref="PowerW"/> is optional: absent where the device or driver cannot tell. <see cref="Throttle"/>: the
+/// nvmlClocksEventReason bits; the ECC fields: errors since the previous heartbeat (deltas of the volatile
+/// counters); <see cref="ProcessMemoryMiB"/>: what the app's processes hold, where per-process accounting sees them.</summary>
+public sealed record GpuHeartbeat(int Index, double? UtilizationPct, long? MemoryUsedMiB, double? TemperatureC, double? PowerW,
+    double? MemUtilPct = null, int? SmClockMHz = null, long? Throttle = null, long? EccCorrected = null, long? EccUncorrected = null,
+    long? ProcessMemoryMiB = null);
 
 public sealed record HeartbeatEvent(string EventId, DateTimeOffset At, string RunId, IReadOnlyList<GpuHeartbeat> Gpus);
 
 /// <summary>A smoke report (gpurunner.smoke/1, without its samples) of the run's hardware, made before the app started.</summary>
 public sealed record SmokeEvent(string EventId, DateTimeOffset At, string RunId, JsonElement Report);
+/// <summary>A classified GPU event from the runner's watch (docs/gpu-watch.md): class user|hardware|driver|info;
+/// <see cref="Fatal"/> with class hardware or driver is the platform's fault and ends the run at <c>at</c>.</summary>
+public sealed record GpuEvent(string EventId, DateTimeOffset At, string RunId, int Gpu, string Kind, int? Code, string Class,
+    bool Fatal, string Message);
 
 public sealed record ExitEvent(string EventId, DateTimeOffset At, string RunId, int ExitCode, string? Signal = null, string? StderrTail = null);
 
@@ -78,6 +88,7 @@ public sealed record HeldEvents(IReadOnlyList<HeldEventInfo> Held, IReadOnlyList
 [JsonSerializable(typeof(HeartbeatEvent))]
 [JsonSerializable(typeof(ExitEvent))]
 [JsonSerializable(typeof(SmokeEvent))]
+[JsonSerializable(typeof(GpuEvent))]
 [JsonSerializable(typeof(RunnerAck))]
 [JsonSerializable(typeof(RunnerDesired))]
 [JsonSerializable(typeof(HeldEvents))]

@@ -57,6 +57,7 @@ public static class CoreHost
         builder.Services.AddSingleton(store);
         builder.Services.AddSingleton(machine);
         builder.Services.AddSingleton(core);
+        builder.Services.AddSingleton(new Metrics.GpuTelemetry(o.Clock)); // GPU gauges and event counters, fed at ingest
         if (o.RunTimeRules) builder.Services.AddHostedService<TimeRulesService>();
 
         var app = builder.Build();

@@ -37,6 +37,7 @@ public static class EventOrder
         SmokeReported => 3, // the smoke runs in APP_STARTING, before the app can be RUNNING
         StageReported { Stage: Stage.Running } => 4,
         StageReported => 5,
+        GpuReported => 5,
         RunExited => 6,
         _ => 7,
     };
@@ -44,7 +45,7 @@ public static class EventOrder
     public static string? RunOf(SpaceEvent e) => e switch
     {
         RunStarted r => r.RunId, DeviceReported d => d.RunId, StageReported s => s.RunId, RunExited x => x.RunId,
-        SmokeReported sm => sm.RunId, _ => null,
+        SmokeReported sm => sm.RunId, GpuReported g => g.RunId, _ => null,
     };
 
     private static int Class(SpaceEvent e) => e switch { Created => 0, HeartbeatsLost or SleepDue or HeartbeatsResumed => 2, _ => 1 };

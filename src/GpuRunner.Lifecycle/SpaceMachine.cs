@@ -208,7 +208,7 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
             }
             case RestartRequested:
                 StageMachine.Ensure(s.Stage, Stage.Building, Actor.Owner, s.Id);
-                return Move(s, Stage.Building, e.AtMs, force: true) with { PauseReason = null, LastError = null };
+                return Move(s, Stage.Building, e.AtMs, force: true) with { PauseReason = null, LastError = null, PlatformFault = null };
             case Visited:
             {
                 var v = s with { LastVisitAtMs = Math.Max(s.LastVisitAtMs ?? 0, e.AtMs) };
@@ -219,7 +219,21 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
                     throw new LifecycleException(LifecycleErrorKind.IllegalTransition,
                         $"{s.Id} is {s.Stage.ToWire()}: a runner cannot start it (only its owner can restart it)");
                 if (string.IsNullOrWhiteSpace(r.RunId)) throw Bad("runId is required");
-                return s with { RunId = r.RunId, RunStartedAtMs = e.AtMs, DetectedFlavor = null, Mismatch = null, HardwareFault = null };
+                return s with { RunId = r.RunId, RunStartedAtMs = e.AtMs, DetectedFlavor = null, Mismatch = null, HardwareFault = null, PlatformFault = null };
+            case GpuReported g:
+            {
+                EnsureRun(s, g.RunId);
+                var noted = s with { LastGpuEvent = g.Note };
+                if (!g.Note.PlatformFault || !s.Stage.IsAlive()) return noted;
+                // The platform's fault, not the owner's: the run ends here (billing closes at this instant, since
+                // RUNTIME_ERROR is not billable) and the Space is NOT auto-paused; it waits for a restart on healthy
+                // hardware (the owner's restart, or a new run the platform starts elsewhere).
+                StageMachine.Ensure(s.Stage, Stage.RuntimeError, Actor.Runner, s.Id);
+                return Move(noted, Stage.RuntimeError, e.AtMs) with
+                {
+                    LastError = "platform fault: " + g.Note.Message, PlatformFault = g.Note, PauseReason = null,
+                };
+            }
             case StageReported sr:
                 EnsureRun(s, sr.RunId);
                 return ReportedStage(s, sr);

@@ -65,10 +65,21 @@ public sealed record SpaceState
     public long? HeldSinceMs { get; init; }
     /// <summary>Held events the core gave up on after the hold bound (listed with their reason; never applied).</summary>
     public int DeadLetterCount { get; init; }
+    /// <summary>The newest GPU event the runner reported (any class), for the Space page and the fleet view.</summary>
+    public GpuNote? LastGpuEvent { get; init; }
+    /// <summary>Set when the run ended on the platform's GPU fault (hardware, driver or firmware); cleared by a new run.</summary>
+    public GpuNote? PlatformFault { get; init; }
 
     [JsonIgnore] public bool Paused => Stage == Stage.Paused;
     [JsonIgnore] public string Namespace => Id[..Id.IndexOf('/')];
     [JsonIgnore] public string Name => Id[(Id.IndexOf('/') + 1)..];
+}
+
+/// <summary>A GPU event in brief: when, which GPU, its class (user|hardware|driver|info), kind, code, and its summary.</summary>
+public sealed record GpuNote(long AtMs, int Gpu, string Class, string Kind, int? Code, bool Fatal, string Message)
+{
+    /// <summary>The platform's fault (hardware, driver or firmware) that ends the run: billing closes at its instant.</summary>
+    [JsonIgnore] public bool PlatformFault => Fatal && Class is "hardware" or "driver";
 }
 
 /// <summary>Inputs of the stage machine. `AtMs` is when it happened (the runner's clock for runner events).</summary>
@@ -89,6 +100,7 @@ public sealed record SpaceState
 [JsonDerivedType(typeof(HeartbeatsResumed), "resumed")]
 [JsonDerivedType(typeof(SmokeReported), "smoke")]
 [JsonDerivedType(typeof(SmokeLevelSet), "smokelevel")]
+[JsonDerivedType(typeof(GpuReported), "gpu")]
 public abstract record SpaceEvent
 {
     public long AtMs { get; init; }
@@ -110,6 +122,9 @@ public sealed record StageReported(string RunId, Stage Stage, string? Message) :
 /// own catalogue; <see cref="DetectedFlavor"/>: the runner's own tier name (`tier.flavor`, from the runner's
 /// catalogue; null when none matched), used only when a report carries no facts.</summary>
 public sealed record DeviceReported(string RunId, string? DetectedFlavor, string? Summary, DeviceFacts? Facts = null) : SpaceEvent;
+/// <summary>A classified GPU event of the runner's watch. A fatal hardware or driver fault ends the run at its
+/// instant as the platform's fault (RUNTIME_ERROR, not paused); anything else is only noted.</summary>
+public sealed record GpuReported(string RunId, GpuNote Note) : SpaceEvent;
 public sealed record RunExited(string RunId, int ExitCode, string? Signal, string? StderrTail) : SpaceEvent;
 /// <summary>Made by the core's clock; `AtMs` is the last evidence that the Space was running.</summary>
 public sealed record HeartbeatsLost : SpaceEvent;

@@ -64,6 +64,7 @@ public static class StageMachine
             (Stage.Stopped, Stage.AppStarting, Actor.Visitor),
             // A container restart: a new run on a Space whose last run stopped (not asleep, not paused).
             (Stage.Stopped, Stage.AppStarting, Actor.Runner),
+            // Also after the platform's GPU fault (RUNTIME_ERROR that is not auto-paused): a run on healthy hardware.
             (Stage.RuntimeError, Stage.AppStarting, Actor.Runner),
             // The old hardware stopped during a hardware change: the Space waits for a run on the new one.
             (Stage.RunningBuilding, Stage.Building, Actor.Runner),

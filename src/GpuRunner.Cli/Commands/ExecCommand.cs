@@ -34,11 +34,13 @@ public static class ExecCommand
             DefaultValueFactory = _ => "changed",
         };
         smoke.AcceptOnlyFromAmong("changed", "always", "never");
+        var noGpuWatch = new Option<bool>("--no-gpu-watch") { Description = "Do not watch the GPUs (NVML events and health counters) while the app runs." };
+        var gpuPoll = new Option<double>("--gpu-poll") { Description = "Seconds between polls of the GPU health counters (also where NVML events are not supported).", DefaultValueFactory = _ => Diagnostics.Watch.GpuWatchOptions.DefaultPoll.TotalSeconds };
         var command = new Argument<string[]>("command") { Description = "The app and its arguments, after --.", Arity = ArgumentArity.OneOrMore };
 
         var exec = new Command("exec", "Run the app (after --), report its stages, heartbeats and exit to the core, and exit with its code.")
         {
-            Core, Space, Token, require, readyPort, readyHttp, readyLog, heartbeat, grace, exitWhenStopped, smoke, CommonOptions.Verbose, command,
+            Core, Space, Token, require, readyPort, readyHttp, readyLog, heartbeat, grace, exitWhenStopped, smoke, noGpuWatch, gpuPoll, CommonOptions.Verbose, command,
         };
         // Synchronous on purpose: System.CommandLine installs its own SIGINT/SIGTERM handler for asynchronous actions
         // (cancel, then exit 130/143 two seconds later), which would cut the app's grace period and orphan it.
@@ -46,7 +48,8 @@ public static class ExecCommand
         {
             var options = Options(parse.GetValue(command)!, parse.GetValue(require), parse.GetValue(readyPort),
                 parse.GetValue(readyHttp), parse.GetValue(readyLog), parse.GetValue(heartbeat), parse.GetValue(grace),
-                Environment.GetEnvironmentVariable) with { ExitWhenStopped = parse.GetValue(exitWhenStopped), Smoke = Enum.Parse<SmokePolicy>(parse.GetValue(smoke)!, ignoreCase: true) };
+                Environment.GetEnvironmentVariable, !parse.GetValue(noGpuWatch), parse.GetValue(gpuPoll)) with
+                { ExitWhenStopped = parse.GetValue(exitWhenStopped), Smoke = Enum.Parse<SmokePolicy>(parse.GetValue(smoke)!, ignoreCase: true) };
             var settings = CoreSettings.Resolve(parse.GetValue(Core), parse.GetValue(Space), parse.GetValue(Token));
             return RunAsync(console, options, settings, parse.GetValue(CommonOptions.Verbose));
         }).GetAwaiter().GetResult());
@@ -59,12 +62,13 @@ public static class ExecCommand
         var io = ExecServices.IOFor(console);
         await using var events = ExecServices.Recorder(settings, io.Log);
         var sampler = ExecServices.HeartbeatSampler(io.Log);
+        using var watch = options.GpuWatch ? new GpuWatch(events, io.Log, new Diagnostics.Watch.GpuWatchOptions(options.GpuPoll)) : null;
         try
         {
             using var client = ExecServices.DesiredClient(settings);
             var desired = client is null ? null : new CoreDesiredSource(client, io.Log.Line);
             var runner = new ExecRunner(options, io, events, ExecServices.DeviceReporter(io.Log, verbose), sampler, desired,
-                ExecServices.SmokeTest(options.Smoke, settings, io.Log));
+                ExecServices.SmokeTest(options.Smoke, settings, io.Log), watch);
             return (ReturnCode)await runner.RunAsync();
         }
         finally
@@ -75,7 +79,7 @@ public static class ExecCommand
 
     /// <summary>Validates the flags into <see cref="ExecOptions"/>; a <see cref="CommandException"/> (exit 2) names the bad one.</summary>
     internal static ExecOptions Options(string[] command, bool require, int? readyPort, string? readyHttp, string? readyLog,
-        double heartbeatSeconds, double graceSeconds, Func<string, string?> env)
+        double heartbeatSeconds, double graceSeconds, Func<string, string?> env, bool gpuWatch = true, double gpuPollSeconds = 5)
     {
         if (command.Length == 0 || string.IsNullOrWhiteSpace(command[0]))
             throw new CommandException("no command to run: gpurunner exec [options] -- CMD [ARGS...]");
@@ -103,8 +107,12 @@ public static class ExecCommand
         if (!(graceSeconds >= 0 && graceSeconds <= 3600))
             throw new CommandException($"--grace must be 0..3600 seconds, got {graceSeconds}");
 
+        if (!(gpuPollSeconds >= 0.2 && gpuPollSeconds <= 3600))
+            throw new CommandException($"--gpu-poll must be 0.2..3600 seconds, got {gpuPollSeconds}");
+
         var mode = readyHttp is not null ? ReadinessMode.Http : readyLog is not null ? ReadinessMode.Log : ReadinessMode.Port;
         return new ExecOptions(command, require, mode, port, readyHttp, readyLog,
-            TimeSpan.FromSeconds(heartbeatSeconds), TimeSpan.FromSeconds(graceSeconds));
+            TimeSpan.FromSeconds(heartbeatSeconds), TimeSpan.FromSeconds(graceSeconds),
+            GpuWatch: gpuWatch, GpuPoll: TimeSpan.FromSeconds(gpuPollSeconds));
     }
 }

@@ -109,6 +109,10 @@ public sealed class EventRecorder : IAsyncDisposable
     public void Heartbeat(IReadOnlyList<GpuHeartbeat> gpus) =>
         Store(RunnerRoute.Heartbeat, id => RunnerClient.Serialize(new HeartbeatEvent(id, Now, RunId, gpus)));
 
+    /// <summary>A classified GPU event of the watch, stamped when the watch saw it.</summary>
+    public void GpuEvent(int gpu, string kind, int? code, string cls, bool fatal, string message, DateTimeOffset at) =>
+        Store(RunnerRoute.GpuEvent, id => RunnerClient.Serialize(new GpuEvent(id, at, RunId, gpu, kind, code, cls, fatal, message)));
+
     public void Exit(int exitCode, string? signal, string? stderrTail, DateTimeOffset? at = null) =>
         Store(RunnerRoute.Exit, id => RunnerClient.Serialize(new ExitEvent(id, at ?? Now, RunId, exitCode, signal, stderrTail)));
 

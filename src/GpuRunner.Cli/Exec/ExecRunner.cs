@@ -17,7 +17,9 @@ public sealed record ExecOptions(
     TimeSpan? FlushBudget = null,
     TimeSpan? StopFlushBudget = null,
     bool ExitWhenStopped = false,
-    SmokePolicy Smoke = SmokePolicy.Changed)
+    SmokePolicy Smoke = SmokePolicy.Changed,
+    bool GpuWatch = true,
+    TimeSpan? GpuPoll = null)
 {
     public static readonly TimeSpan DefaultHeartbeat = TimeSpan.FromSeconds(30);
     /// <summary>Under Docker's default 10 s stop timeout, leaving time for the final events.</summary>
@@ -39,7 +41,7 @@ public sealed record ExecIO(Stream Out, Stream Err, RunnerLog Log, bool StdinIsT
 /// or one of the codes below.
 /// </summary>
 public sealed class ExecRunner(ExecOptions options, ExecIO io, EventRecorder events, IDeviceReporter reporter,
-    IHeartbeatSampler sampler, IDesiredSource? desired = null, SmokeOnStart? smoke = null)
+    IHeartbeatSampler sampler, IDesiredSource? desired = null, SmokeOnStart? smoke = null, GpuWatch? watch = null)
 {
     /// <summary>Code when --require is set and verify FAILed (the app never started).</summary>
     public const int VerifyFailedCode = 1;
@@ -161,6 +163,7 @@ public sealed class ExecRunner(ExecOptions options, ExecIO io, EventRecorder eve
         using (var forwarder = new SignalForwarder(child, _log, options.Grace ?? ExecOptions.DefaultGrace, io.StdinIsTerminal).Install())
         {
             _log.Line($"started {Describe(options.Command)} (pid {child.Pid}); RUNNING once {probe.Description}");
+            watch?.Start();
             events.Stage(RunnerStages.AppStarting, at: launchedAt);
 
             using var stopWatching = new CancellationTokenSource();
@@ -219,7 +222,10 @@ public sealed class ExecRunner(ExecOptions options, ExecIO io, EventRecorder eve
         else
         {
             var tail = _stderrTail.Text();
-            events.Stage(RunnerStages.RuntimeError, tail is null ? how : $"{how}\n{tail}", _exitedAt);
+            // A GPU fault seen while the app ran is named first: it, not the stderr tail, says whose fault it was.
+            var cause = watch?.CauseOfCrash(TimeSpan.FromSeconds(3)); // one poll; generous for a loaded machine
+            var message = tail is null ? how : $"{how}\n{tail}";
+            events.Stage(RunnerStages.RuntimeError, cause is null ? message : $"{cause}\n{message}", _exitedAt);
         }
         events.Exit(exitCode, signalName, exitCode == 0 ? null : _stderrTail.Text(), _exitedAt);
     }

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using GpuRunner.Core.Metrics;
 using GpuRunner.Core.Services;
 using GpuRunner.Core.Storage;
 using GpuRunner.Lifecycle;
@@ -16,6 +17,8 @@ public static class RunnerEndpoints
     public sealed record DeviceBody(string? EventId, DateTimeOffset? At, string? RunId, JsonElement? Report);
     public sealed record StageBody(string? EventId, DateTimeOffset? At, string? RunId, string? Stage, string? Message);
     public sealed record HeartbeatBody(string? EventId, DateTimeOffset? At, string? RunId, JsonElement? Gpus);
+    public sealed record GpuEventBody(string? EventId, DateTimeOffset? At, string? RunId, int? Gpu, string? Kind, int? Code,
+        string? Class, bool? Fatal, string? Message);
     public sealed record ExitBody(string? EventId, DateTimeOffset? At, string? RunId, int? ExitCode, string? Signal, string? StderrTail);
 
     internal const string PrincipalKey = "gpurunner.principal";
@@ -40,6 +43,8 @@ public static class RunnerEndpoints
             await Send(ctx, core, ns, name, Parse(await Http.BodyAsync<StageBody>(ctx, o.MaxBodyBytes))));
         g.MapPost("/heartbeat", async (string ns, string name, HttpContext ctx, CoreService core) =>
             await Send(ctx, core, ns, name, Parse(await Http.BodyAsync<HeartbeatBody>(ctx, o.MaxBodyBytes))));
+        g.MapPost("/gpu-event", async (string ns, string name, HttpContext ctx, CoreService core) =>
+            await Send(ctx, core, ns, name, Parse(await Http.BodyAsync<GpuEventBody>(ctx, o.MaxBodyBytes))));
         g.MapPost("/exit", async (string ns, string name, HttpContext ctx, CoreService core) =>
             await Send(ctx, core, ns, name, Parse(await Http.BodyAsync<ExitBody>(ctx, o.MaxBodyBytes))));
         SmokeReportEndpoints.MapRunner(g, o); // POST smoke, GET smoke/baseline
@@ -66,7 +71,10 @@ public static class RunnerEndpoints
             }
             var outcomes = await core.RunnerEventsAsync((Principal)ctx.Items[PrincipalKey]!, id, inputs, ctx.RequestAborted);
             for (var k = 0; k < outcomes.Count; k++)
+            {
                 results[slots[k]] = outcomes[k].Ack is { } ack ? AckBody(ack) : Refusal(outcomes[k].Refused!);
+                if (outcomes[k].Ack is { } a) GpuTelemetry.Of(ctx).Observe(id, inputs[k], a);
+            }
             return TypedResults.Ok(new Dictionary<string, object?> { ["results"] = results });
         });
     }
@@ -89,7 +97,8 @@ public static class RunnerEndpoints
             "heartbeat" => Parse(body.Deserialize(CoreJson.Info<HeartbeatBody>())!),
             "exit" => Parse(body.Deserialize(CoreJson.Info<ExitBody>())!),
             "smoke" => SmokeReportEndpoints.Parse(body.Deserialize(CoreJson.Info<SmokeReportEndpoints.SmokeBody>())!),
-            var other => throw new ApiException(400, $"unknown route '{other}' in a batch (heartbeat, stage, device, exit, runs, smoke)"),
+            "gpu-event" => Parse(body.Deserialize(CoreJson.Info<GpuEventBody>())!),
+            var other => throw new ApiException(400, $"unknown route '{other}' in a batch (heartbeat, stage, device, exit, runs, smoke, gpu-event)"),
         };
     }
 
@@ -129,7 +138,14 @@ public static class RunnerEndpoints
         var (at, run) = Common(b.EventId, b.At, b.RunId);
         if (b.Gpus is { } gpus && gpus.ValueKind is not (JsonValueKind.Array or JsonValueKind.Null))
             throw new ApiException(400, "'gpus' must be an array");
+        if (b.Gpus is { ValueKind: JsonValueKind.Array } checkedGpus) GpuEvents.CheckHeartbeat(checkedGpus);
         return new RunnerInput(run, b.EventId!, null, at, b.Gpus is { ValueKind: JsonValueKind.Array } a ? a.GetRawText() : null, null);
+    }
+
+    private static RunnerInput Parse(GpuEventBody b)
+    {
+        var (at, run) = Common(b.EventId, b.At, b.RunId);
+        return new RunnerInput(run, b.EventId!, new GpuReported(run, GpuEvents.Validate(b, at)) { AtMs = at }, at, null, null);
     }
 
     private static RunnerInput Parse(ExitBody b)
@@ -152,6 +168,7 @@ public static class RunnerEndpoints
     {
         var p = (Principal)ctx.Items[PrincipalKey]!;
         var ack = await core.RunnerEventAsync(p, Http.SpaceId(ns, name), input, ctx.RequestAborted);
+        GpuTelemetry.Of(ctx).Observe(Http.SpaceId(ns, name), input, ack);
         var body = AckBody(ack);
         body.Remove("status");
         if (ack.Held is null) return TypedResults.Ok(body);

@@ -30,6 +30,10 @@ public static class Views
             ["runId"] = s.RunId,
             ["lastHeartbeat"] = s.LastHeartbeatAtMs is { } hb ? Time.Format(hb) : null,
             ["detectedHardware"] = s.DetectedFlavor,
+            // The GPU fault of the platform that ended the run (docs/gpu-watch.md): billing closed at its `at`.
+            ["platformFault"] = s.PlatformFault is { } pf
+                ? new Dictionary<string, object?> { ["at"] = Time.Format(pf.AtMs), ["gpu"] = pf.Gpu, ["class"] = pf.Class, ["kind"] = pf.Kind, ["code"] = pf.Code, ["message"] = pf.Message }
+                : null,
             ["hardwareMismatch"] = s.Mismatch is { } mm
                 ? new Dictionary<string, object?>
                 {

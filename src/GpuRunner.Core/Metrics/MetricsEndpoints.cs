@@ -68,6 +68,7 @@ public static class MetricsEndpoints
             metrics.WriteIngest(sb);
             WriteStore(sb, core.Store);
             await gauges.WriteAsync(sb, ctx.RequestAborted);
+            app.Services.GetRequiredService<GpuTelemetry>().Write(sb);
             return Results.Text(sb.ToString(), "text/plain; version=0.0.4; charset=utf-8");
         });
 

@@ -82,7 +82,7 @@ internal sealed class PageBuilder(string title, string? user, string? csrf, bool
           .Append("</head><body><header class=\"top\"><a class=\"brand\" href=\"/spaces\">GpuRunner</a>");
         if (user is not null)
         {
-            sb.Append("<nav><a href=\"/spaces\">Spaces</a> <a href=\"/tokens\">Tokens</a></nav><div class=\"who\"><span class=\"user\">")
+            sb.Append("<nav><a href=\"/spaces\">Spaces</a> <a href=\"/tokens\">Tokens</a>").Append(admin ? " <a href=\"/admin/fleet\">GPU fleet</a>" : "").Append("</nav><div class=\"who\"><span class=\"user\">")
               .Append(Html.E(user)).Append(admin ? " <small>(admin)</small>" : "").Append("</span>")
               .Append("<form method=\"post\" action=\"/logout\" class=\"inline\">").Append(PageForms.Csrf(csrf))
               .Append("<button class=\"link\" type=\"submit\">Log out</button></form></div>");

@@ -81,6 +81,13 @@ public static class PageEndpoints
             return HtmlPage(ctx, await SpaceListPage.RenderAsync(core, u, ctx.RequestAborted), 200);
         });
 
+        app.MapGet("/admin/fleet", async (HttpContext ctx) =>
+        {
+            if (await UserAsync(ctx, core, sessions) is not { } u) return ToLogin(ctx);
+            if (!u.Principal.IsAdmin) return ErrorPage(ctx, u, 403, "Admins only", "The GPU fleet view is for the platform's operators (admin users).");
+            return HtmlPage(ctx, await FleetPage.RenderAsync(core, Metrics.GpuTelemetry.Of(ctx), u, ctx.RequestAborted), 200);
+        });
+
         app.MapGet("/spaces/{ns}/{name}", async (string ns, string name, HttpContext ctx) =>
         {
             if (await UserAsync(ctx, core, sessions) is not { } u) return ToLogin(ctx);

@@ -43,6 +43,7 @@ internal static class SpacePage
         if (canRead) await SmokeSection.RenderAsync(sb, core, s, ct); // hardware proof: smoke reports, before/after
         Settings(sb, s, core, basePath, owner, u.Session.Csrf);
         if (canRead) await HeldSection.RenderAsync(sb, core, p, s, ct);
+        if (canRead) await GpuCharts.RenderAsync(sb, core, s, ct);
         if (canRead) await UsageAsync(sb, ctx, core, s, basePath, ct);
         else sb.Append("<section class=\"card\" id=\"usage\"><h2>Usage</h2><p class=\"note\">Usage, cost and the device report of ")
                 .Append(Html.E(id)).Append(" are visible to its owner only.</p></section>");

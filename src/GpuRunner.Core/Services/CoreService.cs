@@ -475,6 +475,7 @@ public sealed class CoreService
     public static string KindOf(SpaceEvent e) => e switch
     {
         StageReported sr => "stage:" + sr.Stage.ToWire(),
+        GpuReported g => "gpu:" + g.Note.Class,
         _ => e.GetType().Name switch
         {
             nameof(RunStarted) => "run", nameof(DeviceReported) => "device", nameof(RunExited) => "exit",

@@ -38,6 +38,7 @@ public static class CoreJson
 [JsonSerializable(typeof(RunnerEndpoints.StageBody))]
 [JsonSerializable(typeof(RunnerEndpoints.HeartbeatBody))]
 [JsonSerializable(typeof(RunnerEndpoints.ExitBody))]
+[JsonSerializable(typeof(RunnerEndpoints.GpuEventBody))]
 [JsonSerializable(typeof(RunnerEndpoints.BatchBody))]
 [JsonSerializable(typeof(TokenEndpoints.UserTokenBody))]
 [JsonSerializable(typeof(SmokeReportEndpoints.SmokeBody))]
