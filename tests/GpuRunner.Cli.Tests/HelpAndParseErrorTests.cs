@@ -34,7 +34,7 @@ public class HelpAndParseErrorTests
     [InlineData(new[] { "exec", "--ready-port", "http", "--", "true" }, "--ready-port: 'http' is not a whole number", "gpurunner exec")]
     [InlineData(new[] { "verify", "--verbos" }, "unknown option '--verbos' for 'gpurunner verify' (did you mean --verbose?)", "gpurunner verify")]
     [InlineData(new[] { "verify", "extra" }, "unexpected argument 'extra'", "gpurunner verify")]
-    [InlineData(new[] { "spaces", "tokn", "alice/app" }, "unknown command 'tokn' (did you mean token?)", "gpurunner spaces")]
+    [InlineData(new[] { "spaces", "tokn", "alice/app" }, "unknown command 'tokn' (did you mean token or tokens?)", "gpurunner spaces")]
     public async Task AParseErrorIsOnePlainLineAndAPointerToHelp(string[] args, string error, string command)
     {
         var (code, console) = await TestConsole.RunAsync(args);

@@ -27,6 +27,9 @@ public sealed class SwitchableStore(ICoreStore inner) : ICoreStore
     public string Describe => inner.Describe;
     public Task InitializeAsync(CancellationToken ct = default) => inner.InitializeAsync(ct);
     public Task<T> WriteAsync<T>(Func<IStoreTx, T> work, CancellationToken ct = default) => Up(inner).WriteAsync(work, ct);
+    public Task<T> WriteAsync<T>(string? spaceId, Func<IStoreTx, T> work, CancellationToken ct = default) => Up(inner).WriteAsync(spaceId, work, ct);
+    public void OnInvalidated(Action<string> handler) => inner.OnInvalidated(handler);
+    public Task<bool> TryLeadAsync(CancellationToken ct = default) => Up(inner).TryLeadAsync(ct);
     public Task<SpaceState?> GetSpaceAsync(string id, CancellationToken ct = default) => Up(inner).GetSpaceAsync(id, ct);
     public Task<IReadOnlyList<SpaceState>> ListSpacesAsync(string? owner, CancellationToken ct = default) => Up(inner).ListSpacesAsync(owner, ct);
     public Task<IReadOnlyList<SpaceState>> ListLiveSpacesAsync(CancellationToken ct = default) => Up(inner).ListLiveSpacesAsync(ct);

@@ -97,15 +97,16 @@ public interface ICoreStore : IAsyncDisposable
 
     /// <summary>Like <see cref="WriteAsync{T}(Func{IStoreTx,T},CancellationToken)"/> for work that touches the Space
     /// <paramref name="spaceId"/> (and no other): the transaction locks it first, in the order every instance uses.</summary>
-    Task<T> WriteAsync<T>(string? spaceId, Func<IStoreTx, T> work, CancellationToken ct = default) => WriteAsync(work, ct);
+    Task<T> WriteAsync<T>(string? spaceId, Func<IStoreTx, T> work, CancellationToken ct = default);
 
     /// <summary>Calls <paramref name="handler"/> with "token:HASH", "space:ID" or "*" (everything) when cached copies
-    /// must go: after this instance's commit, and when another instance on the same database committed one.</summary>
-    void OnInvalidated(Action<string> handler) { }
+    /// must go: after this instance's commit, and when another instance on the same database committed one. No default
+    /// body on purpose: a decorator that forgot to forward it would keep revoked tokens cached.</summary>
+    void OnInvalidated(Action<string> handler);
 
     /// <summary>True while this instance is the one that runs the time rules (several instances on one database elect
     /// one; a single store always leads).</summary>
-    Task<bool> TryLeadAsync(CancellationToken ct = default) => Task.FromResult(true);
+    Task<bool> TryLeadAsync(CancellationToken ct = default);
 
     Task<SpaceState?> GetSpaceAsync(string id, CancellationToken ct = default);
     Task<IReadOnlyList<SpaceState>> ListSpacesAsync(string? owner, CancellationToken ct = default);
