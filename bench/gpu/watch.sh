@@ -28,16 +28,16 @@ say() { echo "== $*" | tee -a "$LOG"; }
 [ -x "$G" ] || { say "missing $G (run bench/gpu/publish.sh here first)"; exit 2; }
 say "machine: $(nvidia-smi -L 2>&1 | head -1); driver $(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>&1 | head -1); $(nproc) CPUs"
 
-python3 - requirements/tiers.json "$WORK/tiers-h200.json" <<'PY'
+python3 - requirements/tiers.json "$WORK/tiers-gpu.json" "$GPU_FLAVOR" <<'PY'
 import json, sys
 t = json.load(open(sys.argv[1]))
 for f in t["flavors"]:
-    if f["id"] == "h200":
+    if f["id"] == sys.argv[3]:
         f.update({"default": True, "vcpu": 16, "ramGB": 128, "diskGB": 250, "priceMicroUsdPerHour": 10000000})
 json.dump(t, open(sys.argv[2], "w"), indent=1)
 PY
 "$G" core serve --urls "$URL" --db "sqlite:$WORK/core.db" --user "$OWNER=$OWNER_TOKEN" --admin "root=$ROOT_TOKEN" --tick 1 \
-  --catalogue "$WORK/tiers-h200.json" > "$OUT/core.log" 2>&1 &
+  --catalogue "$WORK/tiers-gpu.json" > "$OUT/core.log" 2>&1 &
 CORE_PID=$!
 TZ=UTC nvidia-smi dmon -s pucm -d 1 -o DT > "$OUT/dmon.txt" 2>&1 &
 DMON_PID=$!
@@ -47,7 +47,7 @@ for _ in $(seq 1 100); do
 done
 export GPURUNNER_CORE_URL="$URL" GPURUNNER_TOKEN="$OWNER_TOKEN"
 for s in with without; do
-  timeout 30 "$G" spaces create "$OWNER/watch-$s" --hardware h200 >>"$LOG" 2>&1 || say "spaces create watch-$s failed"
+  timeout 30 "$G" spaces create "$OWNER/watch-$s" --hardware "$GPU_FLAVOR" >>"$LOG" 2>&1 || say "spaces create watch-$s failed"
 done
 RT_WITH=$(timeout 30 "$G" spaces token "$OWNER/watch-with" 2>>"$LOG" | tail -1)
 FETCH_PID=
