@@ -25,22 +25,9 @@ secs() { awk "BEGIN{printf \"%.2f\", $2 - $1}"; }
 [ -x "$G" ] || { say "missing $G (publish: bash bench/gpu/publish.sh)"; exit 2; }
 say "machine: $(nvidia-smi -L 2>&1 | head -1); $(uname -r); $(nproc) CPUs; binary $(du -h "$G" | cut -f1)"
 
-# The built-in catalogue prices only the source document's seven tiers; an operator's catalogue adds the H200
-# (priced like the H100 the newer docs list at $10/h: an assumption for this test, not a Spaces price).
-python3 - requirements/tiers.json "$OUT/tiers-gpu.json" "$GPU_FLAVOR" <<'PY'
-import json, sys
-t = json.load(open(sys.argv[1]))
-for f in t["flavors"]:
-    if f["id"] == sys.argv[3]:
-        f.update({"default": True, "vcpu": 16, "ramGB": 128, "diskGB": 250, "priceMicroUsdPerHour": 10000000})
-json.dump(t, open(sys.argv[2], "w"), indent=1)
-PY
-"$G" core serve --urls "$URL" --db "sqlite:$OUT/core.db" --user "$OWNER=$OWNER_TOKEN" --tick 1 --catalogue "$OUT/tiers-gpu.json" > "$OUT/core.log" 2>&1 &
-CORE_PID=$!
+source bench/gpu/local-core.sh
+start_core "$OUT"
 trap 'kill $CORE_PID 2>/dev/null' EXIT
-for _ in $(seq 1 100); do
-  python3 -c "import urllib.request; urllib.request.urlopen('$URL/healthz', timeout=1)" 2>/dev/null && break; sleep 0.2
-done
 say "core up: $(head -1 "$OUT/core.log")"
 
 export GPURUNNER_CORE_URL="$URL" GPURUNNER_TOKEN="$OWNER_TOKEN"

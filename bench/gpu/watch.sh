@@ -28,23 +28,11 @@ say() { echo "== $*" | tee -a "$LOG"; }
 [ -x "$G" ] || { say "missing $G (run bench/gpu/publish.sh here first)"; exit 2; }
 say "machine: $(nvidia-smi -L 2>&1 | head -1); driver $(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>&1 | head -1); $(nproc) CPUs"
 
-python3 - requirements/tiers.json "$WORK/tiers-gpu.json" "$GPU_FLAVOR" <<'PY'
-import json, sys
-t = json.load(open(sys.argv[1]))
-for f in t["flavors"]:
-    if f["id"] == sys.argv[3]:
-        f.update({"default": True, "vcpu": 16, "ramGB": 128, "diskGB": 250, "priceMicroUsdPerHour": 10000000})
-json.dump(t, open(sys.argv[2], "w"), indent=1)
-PY
-"$G" core serve --urls "$URL" --db "sqlite:$WORK/core.db" --user "$OWNER=$OWNER_TOKEN" --admin "root=$ROOT_TOKEN" --tick 1 \
-  --catalogue "$WORK/tiers-gpu.json" > "$OUT/core.log" 2>&1 &
-CORE_PID=$!
+source bench/gpu/local-core.sh
+start_core "$WORK" --admin "root=$ROOT_TOKEN"
 TZ=UTC nvidia-smi dmon -s pucm -d 1 -o DT > "$OUT/dmon.txt" 2>&1 &
 DMON_PID=$!
 trap 'kill $CORE_PID $DMON_PID 2>/dev/null' EXIT
-for _ in $(seq 1 100); do
-  python3 -c "import urllib.request; urllib.request.urlopen('$URL/healthz', timeout=1)" 2>/dev/null && break; sleep 0.2
-done
 export GPURUNNER_CORE_URL="$URL" GPURUNNER_TOKEN="$OWNER_TOKEN"
 for s in with without; do
   timeout 30 "$G" spaces create "$OWNER/watch-$s" --hardware "$GPU_FLAVOR" >>"$LOG" 2>&1 || say "spaces create watch-$s failed"
