@@ -8,46 +8,31 @@ public class UserTokenCliTests
     [Fact]
     public async Task UserTokensAreMadeListedAndRevokedFromTheCli()
     {
-        var db = Path.Combine(Path.GetTempPath(), $"gpurunner-cli-{Guid.NewGuid():N}.db");
-        var o = new GpuRunner.Core.CoreOptions { RunTimeRules = false };
-        o.Urls.Add("http://127.0.0.1:0");
-        o.Users.Add(("alice", "alice-token-123456", false));
-        await using var app = await GpuRunner.Core.CoreHost.CreateAsync(GpuRunner.Core.CoreHost.OpenStore("sqlite:" + db, TimeProvider.System), o,
-            l => l.ClearProviders());
-        await app.StartAsync();
-        try
-        {
-            var url = GpuRunner.Core.CoreHost.Addresses(app)[0];
-            string[] auth = ["--core", url, "--token", "alice-token-123456"];
-            var (code, console) = await TestConsole.RunAsync(["spaces", "tokens", "--create", "laptop", .. auth]);
-            Assert.True(code == 0, console.StdErr);
-            var lines = console.StdOut.TrimEnd().Split('\n');
-            var token = lines[^1].Trim();
-            Assert.StartsWith("gru_", token);
-            var id = System.Text.RegularExpressions.Regex.Match(lines[0], "--revoke ([0-9a-f]{12})").Groups[1].Value;
-            Assert.NotEmpty(id);
+        await using var core = await AliceCore.StartAsync();
+        var url = core.Url;
+        var auth = core.Auth;
+        var (code, console) = await TestConsole.RunAsync(["spaces", "tokens", "--create", "laptop", .. auth]);
+        Assert.True(code == 0, console.StdErr);
+        var lines = console.StdOut.TrimEnd().Split('\n');
+        var token = lines[^1].Trim();
+        Assert.StartsWith("gru_", token);
+        var id = System.Text.RegularExpressions.Regex.Match(lines[0], "--revoke ([0-9a-f]{12})").Groups[1].Value;
+        Assert.NotEmpty(id);
 
-            // The new token works on its own, and lists the seeded token and itself, never a secret.
-            (code, console) = await TestConsole.RunAsync(["spaces", "tokens", "--core", url, "--token", token]);
-            Assert.True(code == 0, console.StdErr);
-            Assert.Contains(id + "  laptop", console.StdOut);
-            Assert.Contains("seed", console.StdOut);
-            Assert.DoesNotContain(token, console.StdOut);
+        // The new token works on its own, and lists the seeded token and itself, never a secret.
+        (code, console) = await TestConsole.RunAsync(["spaces", "tokens", "--core", url, "--token", token]);
+        Assert.True(code == 0, console.StdErr);
+        Assert.Contains(id + "  laptop", console.StdOut);
+        Assert.Contains("seed", console.StdOut);
+        Assert.DoesNotContain(token, console.StdOut);
 
-            (code, console) = await TestConsole.RunAsync(["spaces", "tokens", "--revoke", id, .. auth]);
-            Assert.True(code == 0, console.StdErr);
-            Assert.Contains($"revoked token {id} 'laptop'", console.StdOut);
-            (code, console) = await TestConsole.RunAsync(["spaces", "tokens", "--core", url, "--token", token]);
-            Assert.Equal(2, code);
-            Assert.Contains("revoked", console.StdErr);
-            (code, console) = await TestConsole.RunAsync(["spaces", "tokens", "--create", "x", "--revoke", id, .. auth]);
-            Assert.Equal(2, code);
-        }
-        finally
-        {
-            await app.StopAsync();
-            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-            foreach (var f in Directory.GetFiles(Path.GetTempPath(), Path.GetFileName(db) + "*")) File.Delete(f);
-        }
+        (code, console) = await TestConsole.RunAsync(["spaces", "tokens", "--revoke", id, .. auth]);
+        Assert.True(code == 0, console.StdErr);
+        Assert.Contains($"revoked token {id} 'laptop'", console.StdOut);
+        (code, console) = await TestConsole.RunAsync(["spaces", "tokens", "--core", url, "--token", token]);
+        Assert.Equal(2, code);
+        Assert.Contains("revoked", console.StdErr);
+        (code, console) = await TestConsole.RunAsync(["spaces", "tokens", "--create", "x", "--revoke", id, .. auth]);
+        Assert.Equal(2, code);
     }
 }
