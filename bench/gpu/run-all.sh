@@ -21,12 +21,13 @@ for s in "${steps[@]}"; do
   tail -n "${TAIL:-15}" "$work/$s/stdout.txt" | grep -vE '^(✓|✗) '; grep -E '^(✓|✗) ' "$work/$s/stdout.txt"
   [ $rc = 0 ] || failed+=("$s")
 done
-# The H200 fixtures of tests/GpuRunner.Diagnostics.Tests come from one detect-verify run: packed at their repo paths,
-# so `tar -xzf fixtures-h200.tgz` at the repo root refreshes all four together.
+# The card's fixtures for tests/GpuRunner.Diagnostics.Tests come from one detect-verify run, packed at their repo paths
+# under the machine's own flavor (an H100 never overwrites the H200's): `tar -xzf fixtures-h200.tgz` at the repo root
+# refreshes all four together.
 if [ -f "$work/detect-verify/detect.json" ]; then
-  fx=$work/fixtures/tests/GpuRunner.Diagnostics.Tests/Fixtures/h200; mkdir -p "$fx"
+  fx=$work/fixtures/tests/GpuRunner.Diagnostics.Tests/Fixtures/$GPU_FLAVOR; mkdir -p "$fx"
   cp "$work"/detect-verify/{nvidia-smi-q.txt,query-gpu.csv,detect.json,verify.json} "$fx/"
-  tar -czf "$final/fixtures-h200.tgz" -C "$work/fixtures" tests
+  tar -czf "$final/fixtures-$GPU_FLAVOR.tgz" -C "$work/fixtures" tests
 fi
 tar -czf "$final/${PACK:-all}.tgz" -C "$work" --exclude=./fixtures .
 echo "== run-all: ${#steps[@]} step(s), $(( ${#steps[@]} - ${#failed[@]} )) passed${failed:+; FAILED: ${failed[*]}}"

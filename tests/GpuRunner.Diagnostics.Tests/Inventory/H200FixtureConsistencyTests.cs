@@ -35,11 +35,11 @@ public class H200FixtureConsistencyTests
         Assert.Equal("PASS", verify.GetProperty("verdict").GetString());
     }
 
-    [SkippableFact]
+    [Fact]
     public void DetectMemoryAgreesWithNvidiaSmiAndAddsUpToTheTotal()
     {
         var gpu = Load("detect.json").GetProperty("gpus")[0];
-        Skip.IfNot(gpu.TryGetProperty("memoryReservedMiB", out _),
+        Assert.True(gpu.TryGetProperty("memoryReservedMiB", out _),
             "H200 fixture detect.json predates NVML v2 memory (no memoryReservedMiB): refresh Fixtures/h200 from `bash bench/gpu/run-all.sh proof` (fixtures-h200.tgz)");
         var fb = Regex.Match(File.ReadAllText(Fixture("nvidia-smi-q.txt")),
             @"FB Memory Usage\s+Total\s*:\s*(\d+) MiB\s+Reserved\s*:\s*(\d+) MiB\s+Used\s*:\s*(\d+) MiB\s+Free\s*:\s*(\d+) MiB");

@@ -18,7 +18,9 @@ public class NvidiaSmiTests
         Assert.Equal("13.0", smi.CudaVersion);
         var gpu = Assert.Single(smi.Gpus);
         Assert.Equal("NVIDIA H200", gpu.Name);
-        Assert.Equal("GPU-f68244e7-2131-3b64-ffb8-068eb328a8a0", gpu.Uuid);
+        // The UUID changes with the machine a refresh ran on: it must be well formed and the CSV's of the same run.
+        Assert.Matches("^GPU-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", gpu.Uuid);
+        Assert.Equal(NvidiaSmi.ParseQueryCsv(File.ReadAllText(Fixture("h200/query-gpu.csv"))).Gpus[0].Uuid, gpu.Uuid);
         Assert.Equal("00000000:00:06.0", gpu.PciBusId);
         Assert.Equal(143771, gpu.MemoryTotalMiB); // FB memory, not BAR1 (262144) or CC protected (0)
     }
