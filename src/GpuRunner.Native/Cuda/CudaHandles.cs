@@ -72,11 +72,12 @@ public sealed unsafe class DeviceMemory : SafeHandle
             CudaDriver.ThrowIfFailed(CudaNative.cuMemcpyHtoD_v2(Pointer, p, (nuint)(source.Length * sizeof(T))), "cuMemcpyHtoD_v2");
     }
 
-    public void CopyTo<T>(Span<T> destination) where T : unmanaged
+    /// <summary>Copies to the host from <paramref name="offsetBytes"/> into the allocation.</summary>
+    public void CopyTo<T>(Span<T> destination, ulong offsetBytes = 0) where T : unmanaged
     {
-        CheckSize((ulong)destination.Length * (ulong)sizeof(T));
+        CheckSize(offsetBytes + (ulong)destination.Length * (ulong)sizeof(T));
         fixed (T* p = destination)
-            CudaDriver.ThrowIfFailed(CudaNative.cuMemcpyDtoH_v2(p, Pointer, (nuint)(destination.Length * sizeof(T))), "cuMemcpyDtoH_v2");
+            CudaDriver.ThrowIfFailed(CudaNative.cuMemcpyDtoH_v2(p, Pointer + offsetBytes, (nuint)(destination.Length * sizeof(T))), "cuMemcpyDtoH_v2");
     }
 
     public void CopyFrom(DeviceMemory source, ulong bytes)

@@ -1,8 +1,8 @@
 // Smoke-test kernels. The PTX beside this file (smoke_kernels.ptx, embedded in the assembly) is generated from this
 // source by gen-ptx.sh with the clang that Debian ships (no CUDA toolkit needed) and committed, so the build needs no
 // compiler and the driver JIT-compiles it for whatever GPU it finds (target sm_52: Maxwell and newer).
-// Rules that keep these at copy bandwidth: 16-byte vector accesses (ld/st.global.v2.u64), a grid-stride loop, and four
-// independent loads in flight per thread before the first use.
+// Rules that keep these at copy bandwidth: 16-byte vector accesses (ld/st.global.v2.u64); the memtest kernels also use
+// a grid-stride loop with four independent loads in flight per thread before the first use.
 // The memtest pattern functions must stay bit-identical to MemoryPatterns.cs (the host verifier and unit tests).
 
 #define KERNEL extern "C" __attribute__((global))
@@ -19,14 +19,12 @@ DEVICE u64 grid_stride() {
   return (u64)(unsigned)__nvvm_read_ptx_sreg_nctaid_x() * (unsigned)__nvvm_read_ptx_sreg_ntid_x();
 }
 
-// Device memory bandwidth: copies n 16-byte vectors; the host counts 2*16*n bytes (read + write).
+// Device memory bandwidth: copies n 16-byte vectors; the host counts 2*16*n bytes (read + write). Launched with a grid
+// that covers n (one vector per thread, as PyTorch's copy does): a persistent grid of 8 blocks per SM with 4 strided
+// loads per thread reached 0.90x the driver's copy on an H100 and 0.88x on an H200; a covering grid reaches 1.0x.
+// The loop only matters when n exceeds the largest grid.
 KERNEL void gr_copy16(const v2* __restrict__ src, v2* __restrict__ dst, u64 n) {
-  u64 i = thread_index(), s = grid_stride();
-  for (; i + 3 * s < n; i += 4 * s) {
-    v2 a = src[i], b = src[i + s], c = src[i + 2 * s], d = src[i + 3 * s];
-    dst[i] = a; dst[i + s] = b; dst[i + 2 * s] = c; dst[i + 3 * s] = d;
-  }
-  for (; i < n; i += s) dst[i] = src[i];
+  for (u64 i = thread_index(), s = grid_stride(); i < n; i += s) dst[i] = src[i];
 }
 
 // ---- memtest patterns: value of the 64-bit word with global index w at byte address a ----
