@@ -20,7 +20,7 @@ public static class CoreBenchCommand
         var batch = new Option<string>("--batch") { Description = "Comma list of heartbeats per request (1: the heartbeat route; more: the batch route).", DefaultValueFactory = _ => "1" };
         var instances = new Option<string?>("--instances")
         {
-            Description = "Scale-out run on PostgreSQL: comma list of core instance counts (e.g. 1,2,3), each a `core serve` child process on one schema; runners = the largest --runners value, two per Space.",
+            Description = "Scale-out run on PostgreSQL: comma list of core instance counts (e.g. 1,2,3), each a `core serve` child process on one schema. Capacity: the largest --runners value per instance, one per Space, round-robin; contention: that many runners in all, two per Space.",
         };
         var pg = new Option<string?>("--postgres") { Description = "PostgreSQL connection string (default: $GPURUNNER_BENCH_POSTGRES or $GPURUNNER_TEST_POSTGRES)." };
         var c = new Command("bench", "Benchmark the core: ingest events/s and p99 with N runners, invoice time for many Spaces.")

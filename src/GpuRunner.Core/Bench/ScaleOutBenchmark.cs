@@ -12,59 +12,91 @@ using Npgsql;
 namespace GpuRunner.Core.Bench;
 
 /// <summary>
-/// `core bench --instances 1,2,3`: N real `gpurunner core serve` processes on one PostgreSQL schema, runners spread
-/// over them round-robin with two runners per Space (so every Space is written by two instances at once when N > 1).
-/// Reports events/s and p99 per N, CPU-seconds per 1,000 events per instance (each child's own CPU time, what one
-/// instance costs wherever it runs), deadlocks and retries (the instances' /metrics), and a peer that sets the
-/// ceiling: bare single-row INSERT transactions of the same rows from as many connections. Computes its verdict.
+/// `core bench --instances 1,2,3`: N real `gpurunner core serve` processes on one PostgreSQL schema, in two scenarios:
+/// <list type="bullet">
+/// <item>capacity: R runners per instance (R = the largest --runners value), one per Space as in a real fleet, each
+/// sending its requests round-robin over the instances as a load balancer without stickiness does. The offered load
+/// grows with the instances, so the figure shows what an added instance adds while the host has CPU to spare.</item>
+/// <item>contention: R runners in all, two per Space on different instances, so every Space is written by two
+/// instances at once: the deadlock and lock-wait case. Judged on correctness and latency, not on growth.</item>
+/// </list>
+/// Reports events/s and p99, CPU-seconds per 1,000 events of the instances (each child's own CPU time: what an instance
+/// costs wherever it runs), of PostgreSQL (its processes on this host, when it runs here) and of the load generator,
+/// how busy the whole host was, deadlocks and retries (the instances' /metrics), and a peer that sets the ceiling:
+/// bare single-row INSERT transactions of the same rows from as many connections. Computes its verdict.
 /// </summary>
 public static class ScaleOutBenchmark
 {
     private const string UserToken = "bench-token-0123456789";
     private static readonly Regex Listening = new(@"listening on (http://[^\s,]+)", RegexOptions.Compiled);
 
-    public sealed record Result(int Instances, long Events, double Seconds, double P99Ms, double MaxMs, long Failed, long Server5xx,
-        double CpuSeconds, long Deadlocks, long Retries)
+    public enum Scenario { Capacity, Contention }
+
+    public sealed record Result(Scenario Scenario, int Instances, int Runners, long Events, double Seconds, double P99Ms, double MaxMs,
+        long Failed, long Server5xx, double CoreCpuSeconds, double? PostgresCpuSeconds, double GeneratorCpuSeconds, double HostBusy,
+        long Deadlocks, long Retries)
     {
         public double EventsPerSecond => Events / Seconds;
         /// <summary>Core CPU (all instances) per 1,000 successful events; per instance it is the same figure.</summary>
-        public double CpuPer1000 => Events == 0 ? double.NaN : CpuSeconds / Events * 1000;
+        public double CpuPer1000 => Per1000(CoreCpuSeconds);
+        public double Per1000(double cpuSeconds) => Events == 0 ? double.NaN : cpuSeconds / Events * 1000;
     }
 
     public static async Task<bool> RunAsync(CoreBenchOptions o, TextWriter console)
     {
         if (string.IsNullOrEmpty(o.Postgres)) { console.WriteLine("✗ --instances needs PostgreSQL: set --postgres or GPURUNNER_BENCH_POSTGRES"); return false; }
-        var runners = o.Runners.Max();
-        console.WriteLine($"# core scale-out: {Environment.ProcessorCount} CPU cores on this machine, {runners} runners (2 per Space), {o.Seconds:0.#} s per run, PostgreSQL {await ServerVersionAsync(o.Postgres)}, load average {LoadAverage()}");
-        var peer = await PeerAsync(o.Postgres, runners, o.Seconds);
-        console.WriteLine($"peer     bare INSERT loop, {runners} connections, one row per transaction: {peer:0} rows/s (synchronous_commit as the server's)");
+        var perInstance = o.Runners.Max();
+        var cores = Environment.ProcessorCount;
+        console.WriteLine($"# core scale-out: {cores} CPU cores on this machine, {o.Seconds:0.#} s per run, PostgreSQL {await ServerVersionAsync(o.Postgres)}, load average {LoadAverage()}");
+        console.WriteLine($"# capacity: {perInstance} runners per instance, one per Space, requests round-robin over the instances; contention: {perInstance} runners in all, two per Space on different instances");
+        var peer = await PeerAsync(o.Postgres, perInstance, o.Seconds);
+        console.WriteLine($"peer     bare INSERT loop, {perInstance} connections, one row per transaction: {peer:0} rows/s (synchronous_commit as the server's)");
         var results = new List<Result>();
-        foreach (var n in o.Instances)
-        {
-            var r = await RunOnceAsync(o.Postgres, n, runners, o.Seconds);
-            results.Add(r);
-            console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"postgres instances={n}: {r.EventsPerSecond,7:0} events/s ({r.EventsPerSecond / peer:0.00}x peer)  p99={r.P99Ms,6:0.0} ms  max={r.MaxMs,6:0.0} ms  cpu={r.CpuPer1000:0.000} CPU-s/1000 events/instance  deadlocks={r.Deadlocks} retries={r.Retries} failed={r.Failed} (5xx {r.Server5xx})"));
-        }
-        // The verdict: what the issue asks of N instances on one database.
-        var one = results.FirstOrDefault(r => r.Instances == 1);
-        var checks = new List<(bool Ok, string What)>();
+        foreach (var scenario in new[] { Scenario.Capacity, Scenario.Contention })
+            foreach (var n in o.Instances.Distinct().Order())
+            {
+                var runners = scenario == Scenario.Capacity ? perInstance * n : perInstance;
+                var r = await RunOnceAsync(o.Postgres, scenario, n, runners, o.Seconds);
+                results.Add(r);
+                var first = results.First(x => x.Scenario == scenario);
+                var pgCpu = r.PostgresCpuSeconds is { } pc ? r.Per1000(pc).ToString("0.000", CultureInfo.InvariantCulture) : "n/a (not on this host)";
+                console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"{scenario.ToString().ToLowerInvariant(),-10} instances={n} runners={runners,4}: {r.EventsPerSecond,7:0} events/s ({r.EventsPerSecond / first.EventsPerSecond:0.00}x instances={first.Instances}, {r.EventsPerSecond / peer:0.00}x peer)  p99={r.P99Ms,6:0.0} ms  max={r.MaxMs,6:0.0} ms  CPU-s/1000 events: core={r.CpuPer1000:0.000} postgres={pgCpu} generator={r.Per1000(r.GeneratorCpuSeconds):0.000}  host busy {r.HostBusy * 100:0} %  deadlocks={r.Deadlocks} retries={r.Retries} failed={r.Failed} (5xx {r.Server5xx})"));
+            }
+        var checks = new List<(bool? Ok, string What)>();
         foreach (var r in results)
         {
-            var figures = r.Events > 0 && !double.IsNaN(r.P99Ms) && !double.IsNaN(r.CpuPer1000) && r.CpuSeconds > 0 && r.Deadlocks >= 0;
-            checks.Add((figures, $"instances={r.Instances}: every figure measured"));
-            checks.Add((r.Failed == 0 && r.Server5xx == 0, $"instances={r.Instances}: 0 failed requests, 0 x 5xx (got {r.Failed}, {r.Server5xx} x 5xx)"));
-            checks.Add((r.Deadlocks == 0, $"instances={r.Instances}: 0 deadlocks (got {r.Deadlocks})"));
-            checks.Add((r.P99Ms < 500, $"instances={r.Instances}: p99 < 500 ms (got {r.P99Ms:0.0} ms)"));
-            if (one is not null && r.Instances > 1)
-                checks.Add((r.EventsPerSecond >= 0.7 * one.EventsPerSecond,
-                    $"instances={r.Instances}: no collapse, >= 0.7x one instance's events/s on this host (got {r.EventsPerSecond / one.EventsPerSecond:0.00}x)"));
+            var tag = $"{r.Scenario.ToString().ToLowerInvariant()} instances={r.Instances}";
+            var figures = r.Events > 0 && !double.IsNaN(r.P99Ms) && !double.IsNaN(r.CpuPer1000) && r.CoreCpuSeconds > 0 && r.Deadlocks >= 0 && r.Retries >= 0;
+            checks.Add((figures, $"{tag}: every figure measured"));
+            checks.Add((r.Failed == 0 && r.Server5xx == 0, $"{tag}: 0 failed requests, 0 x 5xx (got {r.Failed}, {r.Server5xx} x 5xx)"));
+            checks.Add((r.Deadlocks == 0, $"{tag}: 0 deadlocks (got {r.Deadlocks})"));
+            checks.Add((r.P99Ms < 500, $"{tag}: p99 < 500 ms (got {r.P99Ms:0.0} ms)"));
         }
+        // Capacity grows: each added instance adds throughput while the host had CPU to spare at the smaller count.
+        // Once the host is busy (the instances, PostgreSQL and the load generator share it), growth says nothing.
+        var capacity = results.Where(r => r.Scenario == Scenario.Capacity).ToList();
+        foreach (var (a, b) in capacity.Zip(capacity.Skip(1)))
+        {
+            var growth = b.EventsPerSecond / a.EventsPerSecond;
+            var what = $"capacity instances={b.Instances}: >= 1.10x instances={a.Instances}'s events/s while the host had CPU to spare (got {growth:0.00}x; host {a.HostBusy * 100:0} % busy at instances={a.Instances})";
+            checks.Add(a.HostBusy < 0.75 ? (growth >= 1.10, what) : (null, what + ": not judged, the host was busy"));
+        }
+        // Contention: two instances writing the same Spaces must not collapse to lock waits.
+        var one = results.FirstOrDefault(r => r.Scenario == Scenario.Contention && r.Instances == 1);
+        foreach (var r in results.Where(r => r.Scenario == Scenario.Contention && r.Instances > 1 && one is not null))
+            checks.Add((r.EventsPerSecond >= 0.7 * one!.EventsPerSecond,
+                $"contention instances={r.Instances}: no collapse, >= 0.7x one instance's events/s (got {r.EventsPerSecond / one.EventsPerSecond:0.00}x)"));
         checks.Add((peer > 0, "peer measured"));
-        foreach (var (ok, what) in checks) console.WriteLine($"{(ok ? "✓" : "✗")} {what}");
-        if (one is not null && !double.IsNaN(one.CpuPer1000))
-            console.WriteLine($"# one instance spends {one.CpuPer1000:0.000} CPU-s per 1,000 events: about {1000 / one.CpuPer1000:0} events/s per core it is given (the database's own CPU not included)");
-        return checks.All(c => c.Ok);
+        foreach (var (ok, what) in checks) console.WriteLine($"{ok switch { true => "✓", false => "✗", null => "-" }} {what}");
+        // Where capacity comes from: what one instance and the database each cost per event.
+        if (capacity.FirstOrDefault() is { } c1 && !double.IsNaN(c1.CpuPer1000))
+        {
+            console.WriteLine($"# one instance spends {c1.CpuPer1000:0.000} CPU-s per 1,000 events: about {1000 / c1.CpuPer1000:0} events/s per core it is given");
+            if (capacity.Last().PostgresCpuSeconds is { } pg && pg > 0)
+                console.WriteLine($"# PostgreSQL spends {capacity.Last().Per1000(pg):0.000} CPU-s per 1,000 events: about {1000 / capacity.Last().Per1000(pg):0} events/s per core of the database host");
+        }
+        return checks.All(c => c.Ok != false);
     }
 
     private static string LoadAverage()
@@ -79,19 +111,20 @@ public static class ScaleOutBenchmark
         return c.PostgreSqlVersion.ToString();
     }
 
-    private static async Task<Result> RunOnceAsync(string pg, int instances, int runners, double seconds)
+    private static async Task<Result> RunOnceAsync(string pg, Scenario scenario, int instances, int runners, double seconds)
     {
         var schema = "bench_" + Guid.NewGuid().ToString("n")[..8];
         var spec = "postgres:" + new NpgsqlConnectionStringBuilder(pg) { SearchPath = schema }.ConnectionString;
         var children = new List<Child>();
+        var perSpace = scenario == Scenario.Capacity ? 1 : 2;
         try
         {
             // One at a time: the first creates the schema.
             for (var i = 0; i < instances; i++) children.Add(await Child.StartAsync(spec));
-            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 1024 }) { Timeout = TimeSpan.FromSeconds(30) };
-            // Spaces and their runner tokens, created through the first instance; two runners per Space.
-            var spaces = new List<(string Id, string Token)>();
-            for (var s = 0; s < (runners + 1) / 2; s++)
+            using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 4096 }) { Timeout = TimeSpan.FromSeconds(30) };
+            // Spaces and their runner tokens, created through the first instance, several at a time.
+            var spaces = new (string Id, string Token)[(runners + perSpace - 1) / perSpace];
+            await Parallel.ForEachAsync(Enumerable.Range(0, spaces.Length), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (s, _) =>
             {
                 var first = children[0].Url;
                 await Send(http, first, "api/repos/create", UserToken, $$"""{"name":"s{{s}}","type":"space","sdk":"docker","hardware":"t4-small"}""");
@@ -102,14 +135,21 @@ public static class ScaleOutBenchmark
                 await Send(http, first, $"api/runner/spaces/{id}/runs", token, $$"""{"eventId":"runs","at":"{{at}}","runId":"r","host":"bench"}""");
                 await Send(http, first, $"api/runner/spaces/{id}/stage", token, $$"""{"eventId":"s1","at":"{{at}}","runId":"r","stage":"APP_STARTING"}""");
                 await Send(http, first, $"api/runner/spaces/{id}/stage", token, $$"""{"eventId":"s2","at":"{{at}}","runId":"r","stage":"RUNNING"}""");
-                spaces.Add((id, token));
-            }
+                spaces[s] = (id, token);
+            });
             await Phase(Math.Min(1.0, seconds / 5), "w"); // warm-up: JIT, pools, token caches
             var cpu0 = children.Select(c => c.CpuSeconds()).ToArray();
+            var pg0 = PostgresCpuSeconds();
+            var gen0 = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
+            var host0 = HostTicks();
             var sw = Stopwatch.StartNew();
             var (lat, failed, server5xx) = await Phase(seconds, "m");
             sw.Stop();
             var cpu = children.Select((c, i) => c.CpuSeconds() - cpu0[i]).Sum();
+            var pgCpu = PostgresCpuSeconds() is { } pg1 && pg0 is { } p0 ? pg1 - p0 : (double?)null;
+            var gen = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds - gen0;
+            var host1 = HostTicks();
+            var busy = host1.Total > host0.Total ? (double)(host1.Busy - host0.Busy) / (host1.Total - host0.Total) : double.NaN;
             long deadlocks = 0, retries = 0;
             foreach (var c in children)
             {
@@ -119,7 +159,8 @@ public static class ScaleOutBenchmark
             }
             var all = lat.OrderBy(x => x).ToArray();
             var p99 = all.Length == 0 ? double.NaN : all[Math.Min(all.Length - 1, (int)(0.99 * all.Length))];
-            return new Result(instances, all.Length, sw.Elapsed.TotalSeconds, p99, all.LastOrDefault(), failed, server5xx, cpu, deadlocks, retries);
+            return new Result(scenario, instances, runners, all.Length, sw.Elapsed.TotalSeconds, p99, all.LastOrDefault(), failed, server5xx,
+                cpu, pgCpu, gen, busy, deadlocks, retries);
 
             async Task<(ConcurrentBag<double> Lat, long Failed, long Server5xx)> Phase(double secs, string tag)
             {
@@ -128,15 +169,19 @@ public static class ScaleOutBenchmark
                 await Task.WhenAll(Enumerable.Range(0, runners).Select(r => Task.Run(async () =>
                 {
                     var stopAt = Stopwatch.GetTimestamp() + (long)(secs * Stopwatch.Frequency);
-                    var (id, token) = spaces[r / 2];
-                    var url = new Uri(new Uri(children[r % instances].Url), $"api/runner/spaces/{id}/heartbeat");
+                    var (id, token) = spaces[r / perSpace];
+                    // Contention pins a runner to an instance (the two of a Space on different ones); capacity goes
+                    // round-robin, as a load balancer without stickiness sends one runner's requests.
+                    var urls = Enumerable.Range(0, instances)
+                        .Select(k => new Uri(new Uri(children[(r + k) % instances].Url), $"api/runner/spaces/{id}/heartbeat"))
+                        .Take(scenario == Scenario.Capacity ? instances : 1).ToArray();
                     var auth = new AuthenticationHeaderValue("Bearer", token);
                     var mine = new List<double>(100_000);
                     for (var i = 0; Stopwatch.GetTimestamp() < stopAt; i++)
                     {
                         var t0 = Stopwatch.GetTimestamp();
                         var body = $$"""{"eventId":"{{tag}}{{r}}-{{i}}","at":"{{DateTimeOffset.UtcNow:O}}","runId":"r","gpus":[{"index":0,"utilizationPct":97,"memoryUsedMiB":12000,"temperatureC":61,"powerW":240}]}""";
-                        using var req = new HttpRequestMessage(HttpMethod.Post, url) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
+                        using var req = new HttpRequestMessage(HttpMethod.Post, urls[i % urls.Length]) { Content = new StringContent(body, Encoding.UTF8, "application/json") };
                         req.Headers.Authorization = auth;
                         try
                         {
@@ -157,6 +202,42 @@ public static class ScaleOutBenchmark
             foreach (var c in children) await c.StopAsync();
             await DropSchemaAsync(pg, schema);
         }
+    }
+
+    /// <summary>The CPU time of every `postgres` process on this host (utime + stime, in seconds), or null when none
+    /// is visible (the database runs elsewhere). Backends started during a run count from zero, as they should.</summary>
+    private static double? PostgresCpuSeconds()
+    {
+        long ticks = 0;
+        var found = false;
+        foreach (var dir in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!char.IsAsciiDigit(Path.GetFileName(dir)[0])) continue;
+            try
+            {
+                if (File.ReadAllText(Path.Combine(dir, "comm")).Trim() != "postgres") continue;
+                var stat = File.ReadAllText(Path.Combine(dir, "stat"));
+                var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                ticks += long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture); // utime, stime
+                found = true;
+            }
+            catch (IOException) { } // exited meanwhile
+            catch (UnauthorizedAccessException) { }
+        }
+        return found ? ticks / 100.0 : null; // USER_HZ is 100 on Linux
+    }
+
+    /// <summary>The host's CPU ticks from /proc/stat: busy (all but idle and iowait) and total.</summary>
+    private static (long Busy, long Total) HostTicks()
+    {
+        try
+        {
+            var f = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Take(8)
+                .Select(x => long.Parse(x, CultureInfo.InvariantCulture)).ToArray();
+            var total = f.Sum();
+            return (total - f[3] - f[4], total);
+        }
+        catch (IOException) { return (0, 0); }
     }
 
     private static long Counter(string metrics, string name) =>
