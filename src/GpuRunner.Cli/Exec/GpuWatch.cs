@@ -21,7 +21,12 @@ public sealed class GpuWatch : IDisposable
 
     public string Mode => _watcher.Mode;
 
-    public void Start() => _watcher.Start();
+    /// <summary>Called for every run of the app: one watch thread in all, the crash cause per run.</summary>
+    public void Start()
+    {
+        _watcher.BeginRun();
+        _watcher.Start();
+    }
 
     /// <summary>
     /// After the app exited non-zero: the GPU fault that explains it, if the watch saw one (a last poll first, with a

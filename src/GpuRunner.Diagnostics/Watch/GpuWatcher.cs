@@ -55,8 +55,16 @@ public sealed class GpuWatcher : IDisposable
     /// <summary>"events", "poll" or "off" (no NVML); "starting" until the thread has looked.</summary>
     public string Mode { get; private set; } = "starting";
 
-    /// <summary>The first fatal or user-code fault seen (what a RUNTIME_ERROR should name), null when none.</summary>
+    /// <summary>The first fatal or user-code fault seen (what a RUNTIME_ERROR should name), null when none: of the
+    /// current run of the app, or a fatal one from before it (it holds until the GPU is reset).</summary>
     public GpuWatchEvent? FirstFault { get { lock (_gate) return _firstFault; } }
+
+    /// <summary>A new run of the app starts: a user-code fault of an earlier run no longer explains a crash (the app
+    /// was restarted since); a fatal one still does, because nothing here resets the GPU.</summary>
+    public void BeginRun()
+    {
+        lock (_gate) if (_firstFault is { Fatal: false }) _firstFault = null;
+    }
 
     public void Start()
     {
@@ -289,7 +297,7 @@ public sealed class GpuWatcher : IDisposable
         }
     }
 
-    private void Report(int gpu, string kind, int? code, GpuFaultClass c, bool fatal, string cause, string? advice = null)
+    internal void Report(int gpu, string kind, int? code, GpuFaultClass c, bool fatal, string cause, string? advice = null)
     {
         var e = new GpuWatchEvent(_time.GetUtcNow(), gpu, kind, code, c, fatal, cause, _table.Verdict(c), advice ?? _table.Advice(c));
         lock (_gate)
