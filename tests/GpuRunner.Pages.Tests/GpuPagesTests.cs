@@ -27,11 +27,14 @@ public sealed class GpuPagesTests
         await core.CreateSpaceAsync("alice/broken", "a10g-small");
         await core.RunAsync("alice/healthy", "r1", "a10g-small", "NVIDIA A10G", 23028);
         await core.RunAsync("alice/broken", "r2", "a10g-small", "NVIDIA A10G", 23028);
+        await core.CreateSpaceAsync("alice/wrong", "a10g-small");
+        await core.RunAsync("alice/wrong", "r3", "t4-small"); // the platform gave it a T4
         for (var i = 0; i < 5; i++)
         {
             core.Clock.Advance(TimeSpan.FromSeconds(30));
             await core.RunnerAsync("alice/healthy", "heartbeat", "r1", Beat(90 + i, 20000, 280, 65));
             await core.RunnerAsync("alice/broken", "heartbeat", "r2", Beat(50, 10000, 150, 55));
+            await core.RunnerAsync("alice/wrong", "heartbeat", "r3", Beat(60, 9000, 60, 50));
         }
         await core.RunnerAsync("alice/healthy", "gpu-event", "r1",
             new { gpu = 0, kind = "throttle", code = 4, @class = "info", fatal = false, message = "power-cap throttling (clock event reason 0x4) at 12:02:30: informational" });
@@ -57,7 +60,8 @@ public sealed class GpuPagesTests
         using var root = await LoginAsync(core, TestCore.RootToken);
         var fleet = await root.GetStringAsync("/admin/fleet");
         var rows = Regex.Matches(fleet, "<tr data-space=\"([^\"]+)\" data-health=\"([a-z]+)\"").Select(m => (m.Groups[1].Value, m.Groups[2].Value)).ToList();
-        Assert.Equal([("alice/broken", "fault"), ("alice/healthy", "ok")], rows);
+        Assert.Equal([("alice/broken", "fault"), ("alice/wrong", "warning"), ("alice/healthy", "ok")], rows);
+        Assert.Contains("detected: t4-small", fleet); // beside the requested hardware's badge
         Assert.Contains("GPU 0: 94% · 20000 MiB · 280 W · 65 °C", WebUtility.HtmlDecode(fleet));
         Assert.Contains("the GPU fell off the bus (Xid 79)", fleet);
     }

@@ -112,6 +112,13 @@ public sealed class SmokeReportTests
         Assert.Matches("id=\"hardware-fault\"[^>]*><strong>Platform hardware fault.</strong>.*GPU 0 memtest: 3 errors in 5.5 GiB.*not billed", html);
         Assert.Contains("5.5 GiB, 3 errors", html);
         Assert.DoesNotContain("id=\"hardware-fault\"", await http.GetStringAsync("/spaces/alice/good"));
+
+        // The operator's fleet: both faulty runs are faults (the app runs on, which must not read as ok), first.
+        using var root = await LoginAsync(core, TestCore.RootToken);
+        var fleet = await root.GetStringAsync("/admin/fleet");
+        var rows = Regex.Matches(fleet, "<tr data-space=\"([^\"]+)\" data-health=\"([a-z]+)\"").Select(m => (m.Groups[1].Value, m.Groups[2].Value)).ToList();
+        Assert.Equal([("alice/bad", "fault"), ("alice/late", "fault"), ("alice/good", "silent")], rows);
+        Assert.Contains("start-up smoke test: GPU 0 memtest: 3 errors in 5.5 GiB", fleet);
     }
 
     [Fact]
