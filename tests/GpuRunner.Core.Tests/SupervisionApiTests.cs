@@ -68,6 +68,10 @@ public class SupervisionApiTests
         c.Clock.Advance(TimeSpan.FromSeconds(1));
         var held = await c.RunnerAsync("runs", new() { ["runId"] = "run-2", ["eventId"] = "late-run" }, status: 202);
         Assert.Contains("PAUSED", held.GetProperty("held").GetString());
+        // Its resend is answered as its first delivery was: a duplicate, still held, and why.
+        var again = await c.RunnerAsync("runs", new() { ["runId"] = "run-2", ["eventId"] = "late-run" }, status: 202);
+        Assert.True(again.GetProperty("duplicate").GetBoolean());
+        Assert.Equal(held.GetProperty("held").GetString(), again.GetProperty("held").GetString());
 
         var list = await c.ExpectAsync(200, Get, "api/runner/spaces/alice/app/held", TestCore.Alice);
         Assert.Equal("late-run", Assert.Single(list.GetProperty("held").EnumerateArray()).GetProperty("eventId").GetString());
@@ -90,8 +94,11 @@ public class SupervisionApiTests
         Assert.Contains("gpurunner_events_held 0\n", text);
         Assert.Contains("gpurunner_events_dead_letters 1\n", text);
         Assert.Contains("gpurunner_space_dead_letters{space=\"alice/app\"} 1\n", text);
-        // Its resend is still recognised (a duplicate), never applied.
-        Assert.True((await c.RunnerAsync("runs", new() { ["runId"] = "run-2", ["eventId"] = "late-run", ["at"] = JsonAt(dead) })).GetProperty("duplicate").GetBoolean());
+        // Its resend is still recognised (a duplicate), said to be given up on, never applied.
+        var late = await c.RunnerAsync("runs", new() { ["runId"] = "run-2", ["eventId"] = "late-run", ["at"] = JsonAt(dead) }, status: 202);
+        Assert.True(late.GetProperty("duplicate").GetBoolean());
+        Assert.StartsWith("given up on after the hold bound: ", late.GetProperty("held").GetString());
+        Assert.Contains("PAUSED", late.GetProperty("held").GetString());
         Assert.Equal("PAUSED", (await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", TestCore.Alice)).GetProperty("stage").GetString());
     }
 

@@ -395,7 +395,10 @@ public sealed class CoreService
             if (!SameEvent(seen, e, input.Detail))
                 throw new LifecycleException(LifecycleErrorKind.Conflict,
                     $"eventId '{input.EventId}' of run '{input.RunId}' was already received with a different payload ({seen.Kind} at {Time.Format(seen.AtMs)}); a new event needs a new eventId");
-            return new Ack(true, input.RunId, s);
+            // A resend is answered as its first delivery was: still held (202, with why) or given up on.
+            var why = seen.Kind.StartsWith("dead:", StringComparison.Ordinal) ? $"given up on after the hold bound: {seen.Detail}"
+                : s.HeldCount > 0 ? HeldEvents(tx, id).FirstOrDefault(h => h.Event.Seq == seen.Seq).Why : null;
+            return new Ack(true, input.RunId, s, why);
         }
         e = SmokeReports.AtReceipt(s, e); // the core's own evidence: was the run already RUNNING when a fault came in?
         // The runner's stop cannot end billing before the evidence the core already has of that run (clamped).
@@ -571,16 +574,17 @@ public sealed class CoreService
         {
             var s = tx.GetSpace(id) ?? throw NotFound(id);
             p.EnsureCanRead(s);
-            var held = new List<(StoredEvent, string)>();
-            if (s.HeldCount > 0)
-            {
-                var events = tx.StateEvents(id);
-                var bySeq = events.ToDictionary(x => x.Seq);
-                foreach (var h in machine.Fold(id, events.Select(x => new LoggedEvent(CoreJson.ReadEvent(x.Payload!), x.Seq))).Held)
-                    held.Add((bySeq[h.Event.Arrival], h.Why.Message));
-            }
-            return ((IReadOnlyList<(StoredEvent, string)>)held, tx.DeadLetters(id));
+            return (s.HeldCount > 0 ? HeldEvents(tx, id) : [], tx.DeadLetters(id));
         }, ct);
+
+    /// <summary>The Space's stored events that its history's fold holds, each with why.</summary>
+    private IReadOnlyList<(StoredEvent Event, string Why)> HeldEvents(IStoreTx tx, string id)
+    {
+        var events = tx.StateEvents(id);
+        var bySeq = events.ToDictionary(x => x.Seq);
+        return machine.Fold(id, events.Select(x => new LoggedEvent(CoreJson.ReadEvent(x.Payload!), x.Seq))).Held
+            .Select(h => (bySeq[h.Event.Arrival], h.Why.Message)).ToList();
+    }
 
     /// <summary>
     /// The long poll of a runner (GET desired): the decision for its run, answered as soon as it differs from
