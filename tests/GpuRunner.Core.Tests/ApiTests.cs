@@ -264,9 +264,10 @@ public class ApiTests
         Assert.Contains("run-2", r.GetProperty("held").GetString());
         Assert.Equal("PAUSED", r.GetProperty("stage").GetString());
         Assert.False(r.GetProperty("duplicate").GetBoolean());
-        // Its retry is a duplicate, like any other event's.
-        var again = await c.RunnerAsync("stage", new() { ["eventId"] = "held-1", ["at"] = c.At(TimeSpan.FromMinutes(-1)), ["stage"] = "STOPPED", ["runId"] = "run-2" });
+        // Its retry is a duplicate, like any other event's, and still held (202, with the same why).
+        var again = await c.RunnerAsync("stage", new() { ["eventId"] = "held-1", ["at"] = c.At(TimeSpan.FromMinutes(-1)), ["stage"] = "STOPPED", ["runId"] = "run-2" }, status: 202);
         Assert.True(again.GetProperty("duplicate").GetBoolean());
+        Assert.Equal(r.GetProperty("held").GetString(), again.GetProperty("held").GetString());
         var ledger = await c.ExpectAsync(200, Get, "api/usage/spaces/alice/app/ledger", TestCore.Alice);
         Assert.Equal(300.0m, Assert.Single(ledger.EnumerateArray()).GetProperty("seconds").GetDecimal());
         Assert.Equal("PAUSED", (await c.ExpectAsync(200, Get, "api/spaces/alice/app/runtime", TestCore.Alice)).GetProperty("stage").GetString());
