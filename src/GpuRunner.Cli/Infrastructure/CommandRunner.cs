@@ -11,10 +11,11 @@ public static class CommandRunner
     public static void SetHandler(this Command command, IConsole console,
         Func<ParseResult, CancellationToken, Task<ReturnCode>> body)
     {
-        command.SetAction(async (parse, ct) => (int)await RunAsync(console, () => body(parse, ct)));
+        command.SetAction(async (parse, ct) => (int)await RunAsync(console, () => body(parse, ct), ct));
     }
 
-    public static async Task<ReturnCode> RunAsync(IConsole console, Func<Task<ReturnCode>> body)
+    /// <param name="ct">The command's Ctrl-C / SIGTERM token: only its cancellation is an interruption.</param>
+    public static async Task<ReturnCode> RunAsync(IConsole console, Func<Task<ReturnCode>> body, CancellationToken ct = default)
     {
         try
         {
@@ -25,10 +26,17 @@ public static class CommandRunner
             console.Error.WriteLine($"gpurunner: error: {e.Message}");
             return e.Code;
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (ct.IsCancellationRequested || !ct.CanBeCanceled)
         {
             console.Error.WriteLine("gpurunner: interrupted");
             return ReturnCode.Interrupted;
+        }
+        catch (OperationCanceledException e)
+        {
+            // Not the user's Ctrl-C: something gave up waiting (an HTTP client's timeout) and nobody turned it into
+            // a message. Not an interruption (130), and no stack trace: the wait that ran out is the news.
+            console.Error.WriteLine($"gpurunner: error: timed out: {e.InnerException?.Message ?? e.Message}");
+            return ReturnCode.CheckFailed;
         }
         catch (Exception e)
         {
