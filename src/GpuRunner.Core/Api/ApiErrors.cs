@@ -45,6 +45,13 @@ public static class ApiErrors
             if (e is ApiException { RetryAfterSeconds: { } wait }) ctx.Response.OnStarting(() => { ctx.Response.Headers.RetryAfter = wait.ToString(); return Task.CompletedTask; });
             await WriteAsync(ctx, status, message, code);
         }
+        catch (Exception e) when (!ctx.Response.HasStarted && ctx.RequestAborted.IsCancellationRequested)
+        {
+            // The client went away (its timeout) before the answer: nobody to answer, and not a crash of the core.
+            var log = ctx.RequestServices.GetService(typeof(ILoggerFactory)) as ILoggerFactory;
+            log?.CreateLogger("GpuRunner.Core").LogWarning("{Method} {Path}: the client went away before the answer ({Reason})",
+                ctx.Request.Method, ctx.Request.Path, e.Message);
+        }
     }
 
     /// <summary>The status, message and code an exception answers with (500 and a generic message for a bug).</summary>

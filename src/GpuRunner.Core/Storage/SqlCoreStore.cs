@@ -49,6 +49,10 @@ public abstract class SqlCoreStore : ICoreStore
     public abstract string Kind { get; }
     public abstract string Describe { get; }
     protected abstract DbConnection Open();
+    /// <summary>Opens without blocking a thread: the request paths use it. A pool that is out of connections makes
+    /// its callers wait; with a blocking open every waiting request held a thread-pool thread, the continuations that
+    /// would have returned connections found no thread, and the instance stalled until the pool's timeout.</summary>
+    protected virtual ValueTask<DbConnection> OpenAsync(CancellationToken ct) => new(Open());
     protected abstract string[] Schema { get; }
     /// <summary>Row lock for the Space being changed (PostgreSQL, where several core instances may write).</summary>
     protected virtual string ForUpdate => "";
@@ -605,7 +609,7 @@ public abstract class SqlCoreStore : ICoreStore
 
     private async Task<List<T>> QueryAsync<T>(string sql, Func<DbDataReader, T> read, CancellationToken ct, params object?[] values)
     {
-        await using var c = Open();
+        await using var c = await OpenAsync(ct);
         await using var cmd = Command(c, sql, values);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         var list = new List<T>();
@@ -662,7 +666,7 @@ public abstract class SqlCoreStore : ICoreStore
 
     public async Task<long> CountEventsAsync(string? spaceId, CancellationToken ct = default)
     {
-        await using var c = Open();
+        await using var c = await OpenAsync(ct);
         await using var cmd = spaceId is null ? Command(c, "SELECT COUNT(*) FROM events") : Command(c, "SELECT COUNT(*) FROM events WHERE space_id = @p0", spaceId);
         return Convert.ToInt64(await cmd.ExecuteScalarAsync(ct));
     }
@@ -703,7 +707,7 @@ public abstract class SqlCoreStore : ICoreStore
 
     public virtual async Task BulkInsertAsync(IEnumerable<StoredEvent> events, IEnumerable<LedgerRow> ledger, CancellationToken ct = default)
     {
-        await using var c = Open();
+        await using var c = await OpenAsync(ct);
         await using var tx = await c.BeginTransactionAsync(ct);
         var w = new Writer(this, c);
         w.Use(tx); // the writer's statements, inside this one transaction
