@@ -261,7 +261,7 @@ public sealed class SmokeRunner(ISmokeBackend backend, SmokePlan plan, Func<Smok
             // A failed CUDA call, a missing kernel, a wrong result: the check fails with the library's own message.
             r.Status = SmokeStatus.Fail;
             r.Evidence = e.Message;
-            r.Diagnosis ??= new SmokeDiagnosis(e.GetType().Name + ": " + e.Message, "see the evidence; rerun with --json for every sample");
+            r.Diagnosis ??= new SmokeDiagnosis(e.Message, "see the evidence; rerun with --json for every sample");
         }
         r.Seconds = Math.Round(Stopwatch.GetElapsedTime(started).TotalSeconds, 3);
         if (r.Seconds > limit.TotalSeconds && r.Status != SmokeStatus.Fail)

@@ -300,11 +300,14 @@ public sealed class GpuWatcher : IDisposable
     internal void Report(int gpu, string kind, int? code, GpuFaultClass c, bool fatal, string cause, string? advice = null)
     {
         var e = new GpuWatchEvent(_time.GetUtcNow(), gpu, kind, code, c, fatal, cause, _table.Verdict(c), advice ?? _table.Advice(c));
+        // Recorded first, then published as the crash's cause: exec reports the RUNTIME_ERROR as soon as it sees the
+        // cause, and the core must receive the fault before the crash it explains (else it auto-pauses the Space for
+        // what was the platform's fault).
+        try { _onEvent(e); }
+        catch (Exception x) { _log($"GPU watch: could not record an event: {x.Message}"); }
         lock (_gate)
         {
             if (_firstFault is null && (fatal || c == GpuFaultClass.User)) _firstFault = e;
         }
-        try { _onEvent(e); }
-        catch (Exception x) { _log($"GPU watch: could not record an event: {x.Message}"); }
     }
 }

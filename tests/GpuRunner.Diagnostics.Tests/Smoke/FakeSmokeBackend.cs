@@ -43,7 +43,11 @@ internal sealed class FakeDevice(int index, string name = "NVIDIA H200") : ISmok
         return Enumerable.Repeat(DeviceCopyMs(bytes), reps).ToList();
     }
 
-    public IReadOnlyList<double> TimeCopyKernel(long bytes, int reps, CancellationToken ct) => TimeDeviceCopy(bytes, reps, ct);
+    /// <summary>What the real device throws when the copy kernel's output does not match its source.</summary>
+    public string? CopyKernelFault { get; set; }
+
+    public IReadOnlyList<double> TimeCopyKernel(long bytes, int reps, CancellationToken ct) =>
+        CopyKernelFault is { } f ? throw new InvalidOperationException(f) : TimeDeviceCopy(bytes, reps, ct);
 
     public IReadOnlyList<double> TimeHostCopy(HostCopyKind kind, long bytes, int reps, CancellationToken ct)
     {

@@ -80,6 +80,18 @@ public class SmokeRunnerTests
     }
 
     [Fact]
+    public void ACopyThatWritesWrongDataFailsAndSaysWhyInPlainWords()
+    {
+        const string fault = "the copy kernel wrote wrong data: byte 4096 of 2147483648 differs from its source";
+        var report = Run(new FakeSmokeBackend(null, new FakeDevice(0) { CopyKernelFault = fault }));
+        var kernel = report.Checks.Single(c => c.Id == "bandwidth.kernel");
+        Assert.Equal(SmokeStatus.Fail, kernel.Status);
+        Assert.Equal(fault, kernel.Evidence);
+        Assert.Equal(fault, kernel.Diagnosis!.Cause); // the message, never the .NET exception's type name
+        Assert.Equal(SmokeStatus.Pass, report.Checks.Single(c => c.Id == "bandwidth.d2d").Status); // the others still ran
+    }
+
+    [Fact]
     public void SlowCopyIsJudgedAgainstTheSpec()
     {
         var device = new FakeDevice(0) { DeviceCopyMs = bytes => 2.0 * bytes / 2.0e12 * 1e3 }; // 2 TB/s of 4.8

@@ -34,6 +34,22 @@ public class GpuWatcherRunTests
     }
 
     [Fact]
+    public void AFaultIsRecordedBeforeItIsTheCauseOfACrash()
+    {
+        // exec sends the RUNTIME_ERROR as soon as FirstFault names a cause: the fault's own event must already be
+        // recorded (queued ahead of it), or the core sees the crash first and blames the app.
+        GpuWatcher? w = null;
+        GpuWatchEvent? causeWhileRecording = null;
+        w = new GpuWatcher(XidTable.BuiltIn, _ => causeWhileRecording = w!.FirstFault, _ => { });
+        using (w)
+        {
+            w.Report(0, "xid", 79, GpuFaultClass.Hardware, true, "the GPU fell off the bus");
+            Assert.Null(causeWhileRecording);
+            Assert.Equal(79, w.FirstFault?.Code);
+        }
+    }
+
+    [Fact]
     public void InformationIsNeverACause()
     {
         using var w = Watcher([]);
