@@ -80,3 +80,30 @@ public class GpuEventApiTests
         Assert.Contains("gpurunner_gpu_events_total{class=\"info\",code=\"throttle\"} 1\n", await m.Content.ReadAsStringAsync());
     }
 }
+
+/// <summary>The platform's fault arriving after the crash it explains (the runner's outbox delivered them in the other
+/// order): the history is folded by `at`, so the Space ends as if they had come in order.</summary>
+public class LateGpuFaultTests
+{
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task AFaultThatArrivesAfterTheCrashItPrecededStillMakesItThePlatformsAndUnpauses(string db)
+    {
+        await using var c = await TestCore.StartAsync(db);
+        await c.CreateSpaceAsync(hardware: "a10g-small");
+        await c.UpAsync();
+        c.Clock.Advance(TimeSpan.FromMinutes(3));
+        var faultAt = c.At(TimeSpan.FromMilliseconds(-40)); // the GPU was lost 40 ms before the app died
+        await c.RunnerAsync("stage", new() { ["runId"] = "run-1", ["stage"] = "RUNTIME_ERROR", ["message"] = "RuntimeError: CUDA error: unknown error" });
+        Assert.True((await c.ExpectAsync(200, HttpMethod.Get, "api/spaces/alice/app/runtime", TestCore.Alice)).GetProperty("paused").GetBoolean());
+
+        await c.RunnerAsync("gpu-event", new()
+        {
+            ["runId"] = "run-1", ["at"] = faultAt, ["gpu"] = 0, ["kind"] = "xid", ["code"] = 79, ["class"] = "hardware", ["fatal"] = true,
+            ["message"] = "the GPU fell off the bus (Xid 79) at 12:00:00: hardware fault, not your code",
+        });
+        var rt = await c.ExpectAsync(200, HttpMethod.Get, "api/spaces/alice/app/runtime", TestCore.Alice);
+        Assert.Equal("RUNTIME_ERROR", rt.GetProperty("stage").GetString());
+        Assert.False(rt.GetProperty("paused").GetBoolean());
+        Assert.Equal(79, rt.GetProperty("platformFault").GetProperty("code").GetInt32());
+    }
+}
