@@ -17,6 +17,10 @@ public sealed record LifecyclePolicy
     /// <summary>A live runner that sends nothing for longer than this is considered failed.</summary>
     public TimeSpan HeartbeatLease { get; init; } = TimeSpan.FromSeconds(90);
 
+    /// <summary>A platform GPU fault of a run dated at most this long after the run's crash explains the crash: the
+    /// watch's poll (every 5 s, and once more when the app dies) finds a lost GPU after the app already died of it.</summary>
+    public TimeSpan FaultAfterCrash { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Late/out-of-order events are applied when at most this old; older ones are refused.</summary>
     public TimeSpan LateWindow { get; init; } = TimeSpan.FromHours(24);
 

@@ -224,7 +224,19 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
             {
                 EnsureRun(s, g.RunId);
                 var noted = s with { LastGpuEvent = g.Note };
-                if (!g.Note.PlatformFault || !s.Stage.IsAlive()) return noted;
+                if (!g.Note.PlatformFault) return noted;
+                if (!s.Stage.IsAlive())
+                {
+                    // Found just after the crash of this run (a poll sees a lost GPU after the app died of it): the
+                    // crash was the platform's too, so its auto-pause is undone. Billing closed at the crash and
+                    // stays closed (neither stage is billed).
+                    var crashed = s.Stage == Stage.Paused && s.RunId == g.RunId && s.PlatformFault is null
+                                  && s.PauseReason?.StartsWith(AutoPauseAfterCrash, StringComparison.Ordinal) == true
+                                  && e.AtMs >= s.StageSinceMs && e.AtMs - s.StageSinceMs <= (long)Policy.FaultAfterCrash.TotalMilliseconds;
+                    return crashed
+                        ? noted with { Stage = Stage.RuntimeError, PauseReason = null, LastError = "platform fault: " + g.Note.Message, PlatformFault = g.Note }
+                        : noted;
+                }
                 // The platform's fault, not the owner's: the run ends here (billing closes at this instant, since
                 // RUNTIME_ERROR is not billable) and the Space is NOT auto-paused; it waits for a restart on healthy
                 // hardware (the owner's restart, or a new run the platform starts elsewhere).
@@ -333,6 +345,8 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
             : s with { HardwareFault = null };
     }
 
+    private const string AutoPauseAfterCrash = "auto-paused after a runtime error: ";
+
     /// <summary>Failing: RUNTIME_ERROR, then paused automatically (so billing stops and it stays down). After a
     /// hardware fault of this run the failure is the platform's, and the reasons say so.</summary>
     private SpaceState Fail(SpaceState s, Actor by, long at, string why)
@@ -343,7 +357,7 @@ public sealed class SpaceMachine(HardwareCatalogue catalogue, LifecyclePolicy po
         StageMachine.Ensure(Stage.RuntimeError, Stage.Paused, Actor.Core, s.Id);
         return Move(failed, Stage.Paused, at) with
         {
-            PauseReason = platform.Length > 0 ? "auto-paused after a " + platform + why : "auto-paused after a runtime error: " + why,
+            PauseReason = platform.Length > 0 ? "auto-paused after a " + platform + why : AutoPauseAfterCrash + why,
         };
     }
 

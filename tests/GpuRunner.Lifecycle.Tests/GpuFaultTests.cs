@@ -70,6 +70,26 @@ public class GpuFaultTests
     }
 
     [Fact]
+    public void AFaultFoundJustAfterTheCrashMakesTheCrashThePlatformsAndUndoesTheAutoPause()
+    {
+        // The watch polls (no NVML events in the container): the app died of the lost GPU at minute 30, the poll
+        // that finds it runs 2 s later.
+        var d = new Driver("a10g-small").Up(0).Stage(30, Stage.RuntimeError, message: "CUDA error: unknown error");
+        Assert.Equal(Stage.Paused, d.State.Stage);
+        d.On(30 + 2.0 / 60, Gpu("hardware", fatal: true));
+        Assert.Equal(Stage.RuntimeError, d.State.Stage);
+        Assert.Null(d.State.PauseReason);
+        Assert.StartsWith("platform fault: cause 79", d.State.LastError);
+        Assert.NotNull(d.State.PlatformFault);
+        Assert.Equal(Driver.At(30), Assert.Single(d.Closed).EndMs); // billing still closed at the crash
+
+        // Past the window (10 s) a fault explains nothing about the crash.
+        var late = new Driver("a10g-small").Up(0).Stage(30, Stage.RuntimeError, message: "exit 1").On(30 + 15.0 / 60, Gpu("hardware", fatal: true));
+        Assert.Equal(Stage.Paused, late.State.Stage);
+        Assert.Null(late.State.PlatformFault);
+    }
+
+    [Fact]
     public void AFaultDeliveredLateIsFoldedInItsPlace()
     {
         // The fault arrives after the runner's RUNTIME_ERROR (outbox order): the fold puts it first, and the Space ends
