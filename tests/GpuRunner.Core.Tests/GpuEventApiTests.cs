@@ -16,13 +16,20 @@ public class GpuEventApiTests
         return b;
     }
 
-    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
-    public async Task AFatalHardwareFaultStopsTheRunWithoutPausingAndARepeatIsADuplicate(string db)
+    /// <summary>A core with alice/app RUNNING on an A10G for 3 minutes.</summary>
+    private static async Task<TestCore> RunningAsync(string db)
     {
-        await using var c = await TestCore.StartAsync(db);
+        var c = await TestCore.StartAsync(db);
         await c.CreateSpaceAsync(hardware: "a10g-small");
         await c.UpAsync();
         c.Clock.Advance(TimeSpan.FromMinutes(3));
+        return c;
+    }
+
+    [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
+    public async Task AFatalHardwareFaultStopsTheRunWithoutPausingAndARepeatIsADuplicate(string db)
+    {
+        await using var c = await RunningAsync(db);
         var body = Fault();
         body["eventId"] = "fault-1";
         var ack = await c.RunnerAsync("gpu-event", body);
@@ -79,28 +86,19 @@ public class GpuEventApiTests
         using var m = await c.SendAsync(HttpMethod.Get, "metrics", null);
         Assert.Contains("gpurunner_gpu_events_total{class=\"info\",code=\"throttle\"} 1\n", await m.Content.ReadAsStringAsync());
     }
-}
 
-/// <summary>The platform's fault arriving after the crash it explains (the runner's outbox delivered them in the other
-/// order): the history is folded by `at`, so the Space ends as if they had come in order.</summary>
-public class LateGpuFaultTests
-{
+    /// <summary>The platform's fault arriving after the crash it explains (the runner's outbox delivered them in the
+    /// other order): the history is folded by `at`, so the Space ends as if they had come in order.</summary>
     [SkippableTheory, InlineData("sqlite"), InlineData("postgres")]
     public async Task AFaultThatArrivesAfterTheCrashItPrecededStillMakesItThePlatformsAndUnpauses(string db)
     {
-        await using var c = await TestCore.StartAsync(db);
-        await c.CreateSpaceAsync(hardware: "a10g-small");
-        await c.UpAsync();
-        c.Clock.Advance(TimeSpan.FromMinutes(3));
-        var faultAt = c.At(TimeSpan.FromMilliseconds(-40)); // the GPU was lost 40 ms before the app died
+        await using var c = await RunningAsync(db);
+        var fault = Fault();
+        fault["at"] = c.At(TimeSpan.FromMilliseconds(-40)); // the GPU was lost 40 ms before the app died
         await c.RunnerAsync("stage", new() { ["runId"] = "run-1", ["stage"] = "RUNTIME_ERROR", ["message"] = "RuntimeError: CUDA error: unknown error" });
         Assert.True((await c.ExpectAsync(200, HttpMethod.Get, "api/spaces/alice/app/runtime", TestCore.Alice)).GetProperty("paused").GetBoolean());
 
-        await c.RunnerAsync("gpu-event", new()
-        {
-            ["runId"] = "run-1", ["at"] = faultAt, ["gpu"] = 0, ["kind"] = "xid", ["code"] = 79, ["class"] = "hardware", ["fatal"] = true,
-            ["message"] = "the GPU fell off the bus (Xid 79) at 12:00:00: hardware fault, not your code",
-        });
+        await c.RunnerAsync("gpu-event", fault);
         var rt = await c.ExpectAsync(200, HttpMethod.Get, "api/spaces/alice/app/runtime", TestCore.Alice);
         Assert.Equal("RUNTIME_ERROR", rt.GetProperty("stage").GetString());
         Assert.False(rt.GetProperty("paused").GetBoolean());
