@@ -13,19 +13,11 @@
 # Writes to $OUT: run.log (every step, exit codes, wall times), exec.log, crash.log, core.log, runtime*.json,
 # ledger.json, invoice.json, heartbeats.json, supervised.log, supervision.json.
 set -uo pipefail
-OUT=${OUT:-/tmp/gpurunner-out}; mkdir -p "$OUT"
-source bench/gpu/unpack.sh
-G=${GPURUNNER:-.device/gpurunner/gpurunner}
-G=$(readlink -f "$G" 2>/dev/null || echo "$G")
-LOG="$OUT/run.log"; : > "$LOG"
+source bench/gpu/local-core.sh
 PORT=${PORT_CORE:-18787}; URL="http://127.0.0.1:$PORT"; OWNER=alice; OWNER_TOKEN=alice-local-token
 export GPURUNNER_DATA="$OUT/data" DOTNET_BUNDLE_EXTRACT_BASE_DIR="$OUT/bundle"
 mkdir -p "$GPURUNNER_DATA"
-say() { echo "== $*" | tee -a "$LOG"; }
-[ -x "$G" ] || { say "missing $G (publish: dotnet publish src/GpuRunner.Cli -p:PublishProfile=linux-x64, copy artifacts/linux-x64 to .device/gpurunner)"; exit 2; }
-say "machine: $(nvidia-smi -L 2>&1 | head -1); $(uname -r); $(nproc) CPUs; binary $(du -h "$G" | cut -f1)"
 
-source bench/gpu/local-core.sh
 start_core "$OUT"
 trap 'kill $CORE_PID 2>/dev/null' EXIT
 say "core up: $(head -1 "$OUT/core.log")"

@@ -1,3 +1,15 @@
+# Sourced first by the bench/gpu scripts that run the published gpurunner against a core on loopback (exec, upgrade,
+# watch). It sets $OUT (made), unpacks the publish, sets $G (the NativeAOT gpurunner, absolute) and $LOG (emptied),
+# defines say (a "== " line on stdout and in $LOG), exits 2 when the publish is missing, and says which machine this is.
+OUT=${OUT:-/tmp/gpurunner-out}; mkdir -p "$OUT"
+source bench/gpu/unpack.sh
+G=${GPURUNNER:-.device/gpurunner/gpurunner}
+G=$(readlink -f "$G" 2>/dev/null || echo "$G")
+LOG="$OUT/run.log"; : > "$LOG"
+say() { echo "== $*" | tee -a "$LOG"; }
+[ -x "$G" ] || { say "missing $G (run bash bench/gpu/publish.sh here first)"; exit 2; }
+say "machine: $(nvidia-smi -L 2>&1 | head -1); driver $(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>&1 | head -1); $(uname -r); $(nproc) CPUs; binary $(du -h "$G" | cut -f1)"
+
 # Sourced by the bench/gpu scripts that need a core: start_core DIR [core serve options...] writes an operator
 # catalogue that prices this machine's GPU flavor (the built-in one prices only the default tiers; $10/h is an
 # assumption for the test, not a Spaces price), starts `$G core serve` on $URL with SQLite in DIR and the user

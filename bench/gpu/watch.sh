@@ -14,21 +14,13 @@
 # Writes to $OUT: run.log (verdict, /metrics GPU series), exec-with.log, exec-without.log, dmon.txt, core.log,
 # space.html, fleet.html, watch.json (every figure). The database stays in $WORK (/tmp/gpurunner-watch).
 set -uo pipefail
-OUT=${OUT:-/tmp/gpurunner-out}; mkdir -p "$OUT"
-source bench/gpu/unpack.sh
-G=${GPURUNNER:-.device/gpurunner/gpurunner}
-G=$(readlink -f "$G" 2>/dev/null || echo "$G")
-LOG="$OUT/run.log"; : > "$LOG"
+source bench/gpu/local-core.sh
 SECS=${SECONDS_RUN:-60}; ORDER=${ORDER:-without-with}
 PORT=${PORT_CORE:-18788}; URL="http://127.0.0.1:$PORT"; OWNER=alice; OWNER_TOKEN=alice-local-token; ROOT_TOKEN=root-local-token
 WORK=${WORK:-/tmp/gpurunner-watch}; rm -rf "$WORK"; mkdir -p "$WORK"  # the database and outboxes: not sent back
 export GPURUNNER_DATA="$WORK/data" DOTNET_BUNDLE_EXTRACT_BASE_DIR="$WORK/bundle"
 mkdir -p "$GPURUNNER_DATA"
-say() { echo "== $*" | tee -a "$LOG"; }
-[ -x "$G" ] || { say "missing $G (run bench/gpu/publish.sh here first)"; exit 2; }
-say "machine: $(nvidia-smi -L 2>&1 | head -1); driver $(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>&1 | head -1); $(nproc) CPUs"
 
-source bench/gpu/local-core.sh
 start_core "$WORK" --admin "root=$ROOT_TOKEN"
 TZ=UTC nvidia-smi dmon -s pucm -d 1 -o DT > "$OUT/dmon.txt" 2>&1 &
 DMON_PID=$!

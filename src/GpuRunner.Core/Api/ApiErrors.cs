@@ -40,19 +40,19 @@ public static class ApiErrors
         catch (Exception e) when (!ctx.Response.HasStarted && !ctx.RequestAborted.IsCancellationRequested)
         {
             var (status, message, code) = Describe(e);
-            var log = ctx.RequestServices.GetService(typeof(ILoggerFactory)) as ILoggerFactory;
-            if (status == 500) log?.CreateLogger("GpuRunner.Core").LogError(e, "{Method} {Path} failed", ctx.Request.Method, ctx.Request.Path);
+            if (status == 500) Log(ctx)?.LogError(e, "{Method} {Path} failed", ctx.Request.Method, ctx.Request.Path);
             if (e is ApiException { RetryAfterSeconds: { } wait }) ctx.Response.OnStarting(() => { ctx.Response.Headers.RetryAfter = wait.ToString(); return Task.CompletedTask; });
             await WriteAsync(ctx, status, message, code);
         }
         catch (Exception e) when (!ctx.Response.HasStarted && ctx.RequestAborted.IsCancellationRequested)
         {
             // The client went away (its timeout) before the answer: nobody to answer, and not a crash of the core.
-            var log = ctx.RequestServices.GetService(typeof(ILoggerFactory)) as ILoggerFactory;
-            log?.CreateLogger("GpuRunner.Core").LogWarning("{Method} {Path}: the client went away before the answer ({Reason})",
-                ctx.Request.Method, ctx.Request.Path, e.Message);
+            Log(ctx)?.LogWarning("{Method} {Path}: the client went away before the answer ({Reason})", ctx.Request.Method, ctx.Request.Path, e.Message);
         }
     }
+
+    private static ILogger? Log(HttpContext ctx) =>
+        (ctx.RequestServices.GetService(typeof(ILoggerFactory)) as ILoggerFactory)?.CreateLogger("GpuRunner.Core");
 
     /// <summary>The status, message and code an exception answers with (500 and a generic message for a bug).</summary>
     public static (int Status, string Message, string Code) Describe(Exception e) => e switch

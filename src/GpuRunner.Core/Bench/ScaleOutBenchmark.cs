@@ -96,8 +96,8 @@ public static class ScaleOutBenchmark
         if (capacity.FirstOrDefault() is { } c1 && !double.IsNaN(c1.CpuPer1000))
         {
             console.WriteLine($"# one instance spends {c1.CpuPer1000:0.000} CPU-s per 1,000 events: about {1000 / c1.CpuPer1000:0} events/s per core it is given");
-            if (capacity.Last().PostgresCpuSeconds is { } pg && pg > 0)
-                console.WriteLine($"# PostgreSQL spends {capacity.Last().Per1000(pg):0.000} CPU-s per 1,000 events: about {1000 / capacity.Last().Per1000(pg):0} events/s per core of the database host");
+            if (capacity.Last() is { PostgresCpuSeconds: { } pg and > 0 } last)
+                console.WriteLine($"# PostgreSQL spends {last.Per1000(pg):0.000} CPU-s per 1,000 events: about {1000 / last.Per1000(pg):0} events/s per core of the database host");
         }
         return checks.All(c => c.Ok != false);
     }

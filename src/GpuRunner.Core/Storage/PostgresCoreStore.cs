@@ -86,24 +86,21 @@ public sealed class PostgresCoreStore : SqlCoreStore
     protected override DbConnection Open()
     {
         try { return _source.OpenConnection(); }
-        catch (Exception e) when (IsOutOfConnections(e))
-        {
-            throw new StoreUnavailableException("the database has no free connection right now; try again shortly", e);
-        }
+        catch (Exception e) when (IsOutOfConnections(e)) { throw OutOfConnections(e); }
     }
 
     protected override async ValueTask<DbConnection> OpenAsync(CancellationToken ct)
     {
         try { return await _source.OpenConnectionAsync(ct); }
-        catch (Exception e) when (IsOutOfConnections(e))
-        {
-            throw new StoreUnavailableException("the database has no free connection right now; try again shortly", e);
-        }
+        catch (Exception e) when (IsOutOfConnections(e)) { throw OutOfConnections(e); }
     }
 
     /// <summary>The pool's wait timed out, or the server refused a new session (53300 too many clients).</summary>
     private static bool IsOutOfConnections(Exception e) =>
         e is PostgresException { SqlState: PostgresErrorCodes.TooManyConnections } || e is NpgsqlException { InnerException: TimeoutException };
+
+    private static StoreUnavailableException OutOfConnections(Exception e) =>
+        new("the database has no free connection right now; try again shortly", e);
 
     protected override void BeforeSchema(DbConnection c, DbTransaction tx)
     {
