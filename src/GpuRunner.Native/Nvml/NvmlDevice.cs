@@ -110,7 +110,11 @@ public sealed unsafe class NvmlDevice(int index, nint handle)
     public Field<nvmlUtilization_t> Utilization() => Read("nvmlDeviceGetUtilizationRates", () =>
         (NvmlNative.nvmlDeviceGetUtilizationRates(Handle, out var u), u));
 
-    private static Field<T> Read<T>(string function, Func<(NvmlReturn Result, T Value)> call)
+    private static Field<T> Read<T>(string function, Func<(NvmlReturn Result, T Value)> call) => Read(call);
+
+    /// <summary>One NVML query as a field: its value, or why not (the NVML return's name; a symbol this driver lacks
+    /// is NVML_ERROR_FUNCTION_NOT_FOUND).</summary>
+    internal static Field<T> Read<T>(Func<(NvmlReturn Result, T Value)> call)
     {
         try
         {

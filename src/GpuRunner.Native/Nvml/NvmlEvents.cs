@@ -114,14 +114,14 @@ public sealed class NvmlEventSet : SafeHandle
 public static unsafe class NvmlHealthExtensions
 {
     /// <summary>PCIe replay counter: link retries since the driver loaded; a rising one is a flaky link.</summary>
-    public static Field<uint> PcieReplayCounter(this NvmlDevice device) => Read(() =>
+    public static Field<uint> PcieReplayCounter(this NvmlDevice device) => NvmlDevice.Read(() =>
         (NvmlNative.nvmlDeviceGetPcieReplayCounter(device.Handle, out var v), v));
 
     /// <summary>
     /// GPU memory (MiB) used by the processes among <paramref name="pids"/>, from per-process accounting. n/a when
     /// NVML cannot tell (no permission, a container whose pids NVML does not see, MIG): then NOT_FOUND.
     /// </summary>
-    public static Field<long> ProcessMemoryMiB(this NvmlDevice device, IReadOnlySet<int> pids) => Read(() =>
+    public static Field<long> ProcessMemoryMiB(this NvmlDevice device, IReadOnlySet<int> pids) => NvmlDevice.Read(() =>
     {
         const int Max = 64; // processes on one GPU: more are not summed
         var infos = stackalloc nvmlProcessInfo_t[Max];
@@ -143,22 +143,9 @@ public static unsafe class NvmlHealthExtensions
     /// <summary>The clock event reason bits (nvmlClocksEventReason*), with the older "Throttle" name as fallback.</summary>
     public static Field<ulong> ThrottleReasonBits(this NvmlDevice device)
     {
-        var bits = Read(() => (NvmlNative.nvmlDeviceGetCurrentClocksEventReasons(device.Handle, out var r), r));
+        var bits = NvmlDevice.Read(() => (NvmlNative.nvmlDeviceGetCurrentClocksEventReasons(device.Handle, out var r), r));
         if (!bits.HasValue && bits.Code == NvmlReturnNames.SymbolOf(NvmlReturn.FunctionNotFound))
-            bits = Read(() => (NvmlNative.nvmlDeviceGetCurrentClocksThrottleReasons(device.Handle, out var r), r));
+            bits = NvmlDevice.Read(() => (NvmlNative.nvmlDeviceGetCurrentClocksThrottleReasons(device.Handle, out var r), r));
         return bits;
-    }
-
-    private static Field<T> Read<T>(Func<(NvmlReturn Result, T Value)> call)
-    {
-        try
-        {
-            var (result, value) = call();
-            return result == NvmlReturn.Success ? Field<T>.Of(value) : Field<T>.NotAvailable(NvmlReturnNames.SymbolOf(result));
-        }
-        catch (EntryPointNotFoundException)
-        {
-            return Field<T>.NotAvailable(NvmlReturnNames.SymbolOf(NvmlReturn.FunctionNotFound));
-        }
     }
 }

@@ -26,27 +26,14 @@ public static unsafe partial class NvmlNative
 public static class NvmlThermalExtensions
 {
     /// <summary>Absolute slowdown threshold in C (older cards; Hopper usually says NOT_SUPPORTED and gives a margin).</summary>
-    public static Field<uint> SlowdownThresholdC(this NvmlDevice device) => Read(() =>
+    public static Field<uint> SlowdownThresholdC(this NvmlDevice device) => NvmlDevice.Read(() =>
         (NvmlNative.nvmlDeviceGetTemperatureThreshold(device.Handle, NvmlNative.NVML_TEMPERATURE_THRESHOLD_SLOWDOWN, out var t), t));
 
     /// <summary>Degrees below the thermal limit (nvmlDeviceGetMarginTemperature, drivers 555+).</summary>
-    public static Field<int> TemperatureMarginC(this NvmlDevice device) => Read(() =>
+    public static Field<int> TemperatureMarginC(this NvmlDevice device) => NvmlDevice.Read(() =>
     {
         var m = new nvmlMarginTemperature_t { version = nvmlMarginTemperature_t.Version1 };
         var r = NvmlNative.nvmlDeviceGetMarginTemperature(device.Handle, ref m);
         return (r, m.marginTemperature);
     });
-
-    private static Field<T> Read<T>(Func<(NvmlReturn Result, T Value)> call)
-    {
-        try
-        {
-            var (result, value) = call();
-            return result == NvmlReturn.Success ? Field<T>.Of(value) : Field<T>.NotAvailable(NvmlReturnNames.SymbolOf(result));
-        }
-        catch (EntryPointNotFoundException)
-        {
-            return Field<T>.NotAvailable(NvmlReturnNames.SymbolOf(NvmlReturn.FunctionNotFound));
-        }
-    }
 }
